@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Boot the test kernel in QEMU with a throw-away initramfs, load the given
+# modules, run CMD in the guest and fail on a non-zero status or on any
+# kernel splat (WARN, BUG, KASAN, lockdep, kmemleak, ...) in the console log.
+#
+# usage: scripts/qemu-run.sh --kdir KDIR [--module FILE.ko]... [--tests DIR]
+#            [--extra DIR] [--timeout SECS] [--log FILE] -- CMD...
+#
+# Environment: QEMU_ACCEL=tcg (default) | kvm | auto (probe KVM once, cache
+# the verdict, fall back to TCG); IIO_DMABUF_CACHE (cache directory).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+cache=${IIO_DMABUF_CACHE:-$HOME/.cache/iio-dmabuf}
+
+log() { printf 'qemu-run: %s\n' "$*" >&2; }
+die() {
+	log "$*"
+	exit 2
+}
+usage() {
+	echo "usage: $0 --kdir KDIR [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] -- CMD..." >&2
+	exit 2
+}
+
+kdir='' tests='' extra='' timeout_s=900 logfile=''
+modules=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kdir) kdir=${2:?}; shift 2 ;;
+	--module) modules+=("${2:?}"); shift 2 ;;
+	--tests) tests=${2:?}; shift 2 ;;
+	--extra) extra=${2:?}; shift 2 ;;
+	--timeout) timeout_s=${2:?}; shift 2 ;;
+	--log) logfile=${2:?}; shift 2 ;;
+	--) shift; break ;;
+	*) usage ;;
+	esac
+done
+[ $# -gt 0 ] || usage
+[ -n "$kdir" ] || usage
+cmd="$*"
+
+bzimage=$kdir/arch/x86/boot/bzImage
+[ -f "$bzimage" ] || die "no kernel image: $bzimage"
+kver=$(cat "$kdir/include/config/kernel.release")
+moddir=$kdir/modinst/lib/modules/$kver
+[ -d "$moddir" ] || die "no installed modules: $moddir"
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
+for m in "${modules[@]}"; do [ -f "$m" ] || die "no such module: $m"; done
+for d in "$tests" "$extra"; do [ -z "$d" ] || [ -d "$d" ] || die "no such directory: $d"; done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/qemu-run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+[ -n "$logfile" ] || logfile=$work/console.log
+: >"$logfile"
+
+# --- initramfs -------------------------------------------------------------
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,modules,tests,extra} \
+	"$root/lib/modules"
+cp "$busybox" "$root/bin/busybox"
+install -m 0755 "$top/qemu/init" "$root/init"
+cp -a "$moddir" "$root/lib/modules/"
+# The build/source links point at the host tree: useless in the guest.
+rm -f "$root/lib/modules/$kver/build" "$root/lib/modules/$kver/source"
+: >"$root/modules/order"
+for m in "${modules[@]}"; do
+	cp "$m" "$root/modules/"
+	basename "$m" >>"$root/modules/order"
+done
+[ -z "$tests" ] || cp -a "$tests/." "$root/tests/"
+[ -z "$extra" ] || cp -a "$extra/." "$root/extra/"
+printf '%s\n' "$cmd" >"$root/cmd"
+# Running as root, give the kernel a console node for init's first output;
+# init reopens /dev/console from devtmpfs anyway.
+mknod -m 600 "$root/dev/console" c 5 1 2>/dev/null || true
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) |
+	gzip -1 >"$work/initramfs.cpio.gz"
+
+# --- QEMU ------------------------------------------------------------------
+# stdin is /dev/null and the monitor is off so nothing waits on a terminal;
+# -no-reboot turns the guest's final reboot (or a panic, with panic=-1)
+# into a QEMU exit.
+cmdline="console=ttyS0 loglevel=7 panic=-1 printk.time=1"
+qemu_base=(qemu-system-x86_64 -m 1024 -smp 2 -nographic -no-reboot
+	-monitor none -serial stdio
+	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz")
+
+# A KVM boot that hangs on this host would waste the whole timeout: boot
+# once for 25 s, look for init's marker, and remember the answer.
+kvm_probe() {
+	local verdict=$cache/kvm-probe
+	if [ ! -f "$verdict" ]; then
+		local out=tcg
+		if [ -w /dev/kvm ] &&
+			timeout -k 5 25 "${qemu_base[@]}" -accel kvm \
+				-append "$cmdline qemu_run.probe" </dev/null 2>&1 |
+			grep -q '@@qemu-run: init started'; then
+			out=kvm
+		fi
+		mkdir -p "$cache"
+		echo "$out" >"$verdict"
+	fi
+	cat "$verdict"
+}
+
+case "${QEMU_ACCEL:-tcg}" in
+tcg | kvm) accel=${QEMU_ACCEL:-tcg} ;;
+auto) accel=$(kvm_probe) ;;
+*) die "QEMU_ACCEL must be tcg, kvm or auto" ;;
+esac
+
+log "kernel $kver ($bzimage), accel $accel, timeout ${timeout_s}s"
+log "command: $cmd"
+
+# Strip the serial CRs so the log greps cleanly; sed -u keeps streaming.
+set +e
+timeout -k 10 "$timeout_s" "${qemu_base[@]}" -accel "$accel" \
+	-append "$cmdline" </dev/null 2>&1 |
+	sed -u 's/\r$//' | tee "$logfile"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+
+# --- verdict ---------------------------------------------------------------
+status=$(sed -n 's/^.*@@qemu-run: exit-status \([0-9]\{1,\}\).*$/\1/p' "$logfile" | tail -n 1)
+
+# Only kernel log lines (printk timestamp, possibly glued after guest output
+# without a newline) and the kmemleak dump count: the command's own output
+# may well say "BUG" or "WARNING". kmemleak's "N new suspected memory leaks"
+# line is left out because init's baseline scan may print it for boot-time
+# objects; the dump after the command is what counts.
+splat_re='BUG:|KASAN|WARNING:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: lockdep|unreferenced object|Oops|refcount_t|UBSAN|sleeping function called from invalid context|Kernel panic|general protection fault|blocked for more than|Call Trace:'
+splats=$(grep -E '\[ *[0-9]+\.[0-9]{6}\] ' "$logfile" | grep -E "$splat_re" || true)
+leaks=$(grep '@@kmemleak: ' "$logfile" || true)
+
+rc=0
+if [ -z "$status" ]; then
+	log "guest did not finish (timeout or crash)"
+	if [ "$qemu_rc" -eq 124 ]; then rc=124; else rc=1; fi
+fi
+if [ -n "$splats$leaks" ]; then
+	echo "qemu-run: KERNEL SPLATS:"
+	[ -z "$splats" ] || printf '%s\n' "$splats"
+	[ -z "$leaks" ] || printf '%s\n' "$leaks"
+	[ "$rc" -ne 0 ] || rc=1
+elif [ -n "$status" ]; then
+	echo "qemu-run: kernel log clean"
+fi
+[ "$rc" -ne 0 ] || rc=$status
+[ "$logfile" = "$work/console.log" ] || log "console log: $logfile"
+exit "$rc"
