@@ -34,11 +34,28 @@ void iio_dmabuf_helper_release_direct(struct iio_dev *indio_dev)
 	iio_device_release_direct(indio_dev);
 }
 
-void iio_dmabuf_helper_swd_group_init(struct iio_sw_device *swd,
-				      const char *name,
-				      const struct config_item_type *type)
+/*
+ * The configfs item of an instance owns its memory: the Rust side frees it
+ * from the item's release, after the IIO core's remove and last put.
+ */
+static void iio_dmabuf_swd_item_release(struct config_item *item)
 {
-	iio_swd_group_init_type_name(swd, name, type);
+	iio_dmabuf_swd_release(to_iio_sw_device(item));
+}
+
+static struct configfs_item_operations iio_dmabuf_swd_item_ops = {
+	.release = iio_dmabuf_swd_item_release,
+};
+
+static const struct config_item_type iio_dmabuf_swd_item_type = {
+	.ct_owner = THIS_MODULE,
+	.ct_item_ops = &iio_dmabuf_swd_item_ops,
+};
+
+void iio_dmabuf_helper_swd_group_init(struct iio_sw_device *swd,
+				      const char *name)
+{
+	iio_swd_group_init_type_name(swd, name, &iio_dmabuf_swd_item_type);
 }
 
 void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer)

@@ -17,8 +17,10 @@ int iio_dmabuf_helper_device_register(struct iio_dev *indio_dev);
 bool iio_dmabuf_helper_claim_direct(struct iio_dev *indio_dev);
 void iio_dmabuf_helper_release_direct(struct iio_dev *indio_dev);
 void iio_dmabuf_helper_swd_group_init(struct iio_sw_device *swd,
-				      const char *name,
-				      const struct config_item_type *type);
+				      const char *name);
+
+/* Implemented in Rust (src/iio/sw_device.rs). */
+void iio_dmabuf_swd_release(struct iio_sw_device *swd);
 void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer);
 void iio_dmabuf_helper_module_get(void);
 void iio_dmabuf_helper_module_put(void);

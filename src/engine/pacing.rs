@@ -15,7 +15,7 @@ const NSEC_PER_SEC: u64 = 1_000_000_000;
 
 /// Checks a sampling frequency written by userspace.
 pub fn valid_frequency(hz: i64) -> Option<u32> {
-    if (MIN_FREQUENCY as i64..=MAX_FREQUENCY as i64).contains(&hz) {
+    if (i64::from(MIN_FREQUENCY)..=i64::from(MAX_FREQUENCY)).contains(&hz) {
         Some(hz as u32)
     } else {
         None
@@ -34,14 +34,14 @@ impl ScanClock {
     /// A clock at `freq` Hz started at monotonic time `start_ns`.
     pub fn new(freq: u32, start_ns: u64) -> Self {
         Self {
-            freq: freq.max(MIN_FREQUENCY) as u64,
+            freq: u64::from(freq.max(MIN_FREQUENCY)),
             start_ns,
             issued: 0,
         }
     }
 
     /// Number of scans the clock has ticked by `now_ns` since start.
-    fn ticks_at(&self, now_ns: u64) -> u64 {
+    pub fn ticks_at(&self, now_ns: u64) -> u64 {
         let elapsed = now_ns.saturating_sub(self.start_ns);
         // Split to avoid overflowing 64 bits for long runs at high rates.
         (elapsed / NSEC_PER_SEC) * self.freq + (elapsed % NSEC_PER_SEC) * self.freq / NSEC_PER_SEC

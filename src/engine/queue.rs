@@ -33,11 +33,13 @@ impl<T, const N: usize> Default for Ring<T, N> {
 
 impl<T, const N: usize> Ring<T, N> {
     /// Number of elements.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the ring is empty.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -83,6 +85,7 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Iterates from head to tail.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         (0..self.len).filter_map(move |i| self.slots[(self.head + i) % N].as_ref())
     }
@@ -138,11 +141,13 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
     }
 
     /// Number of blocks waiting.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pending.len()
     }
 
     /// Whether no block waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
@@ -183,6 +188,7 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
     }
 
     /// Takes every waiting block out (the hardware stopped).
+    #[cfg(test)]
     pub fn drain(&mut self) -> impl Iterator<Item = Block<D>> + '_ {
         core::iter::from_fn(move || self.pending.pop_front())
     }
@@ -241,11 +247,25 @@ impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
         self.available
     }
 
-    /// Keeps a block the hardware completed, for the reader.
-    pub fn completed(&mut self, block: Block<D>) {
-        self.available += block.filled - block.consumed;
-        // There are never more blocks than MAX_BLOCKS in all.
-        let _ = self.done.push_back(block);
+    /// The hardware produced scans (see [`HardwareQueue::produce`]):
+    /// completed blocks are kept for the reader. Returns how many blocks
+    /// completed and how many scans were dropped.
+    pub fn produce(
+        &mut self,
+        first: u64,
+        count: u64,
+        scan_bytes: usize,
+        fill: impl FnMut(&mut [u8], u64),
+    ) -> (usize, u64) {
+        let (done, available) = (&mut self.done, &mut self.available);
+        let mut completed = 0;
+        let dropped = self.hardware.produce(first, count, scan_bytes, fill, |block| {
+            *available += block.filled - block.consumed;
+            completed += 1;
+            // There are never more than MAX_BLOCKS blocks in all.
+            let _ = done.push_back(block);
+        });
+        (completed, dropped)
     }
 
     /// Takes the oldest completed block for reading.
@@ -365,12 +385,7 @@ mod tests {
         let mut q = FileioQueue::default();
         q.hardware.submit(block(4)).unwrap();
         q.hardware.submit(block(4)).unwrap();
-        let mut done = Vec::new();
-        q.hardware
-            .produce(0, 3, 2, |_, _| {}, |b| done.push(b));
-        for b in done.drain(..) {
-            q.completed(b);
-        }
+        assert_eq!(q.produce(0, 3, 2, |_, _| {}), (1, 0));
         assert_eq!(q.available(), 4);
         // Read 2 bytes: the block stays first in line.
         let b = q.take_for_read().unwrap();

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# User entry points. The kernel build itself reads ./Kbuild.
+#
+#   make run        boot QEMU, create a virtual ADC, stream from it, report
+#   make check      build everything and run the whole test suite
+#   make module     build iio_dmabuf.ko against KDIR (default: the test kernel)
+#   make qemu-run CMD='...' [EXTRA=DIR]   run CMD in the guest, module loaded
+#
+# KERNEL_SERIES selects the Debian linux-source series (default 7.3).
+
+KERNEL_SERIES ?= 7.3
+export KERNEL_SERIES
+LLVM ?= -19
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+
+# Only resolve (and maybe build) the test kernel when a target needs it.
+KDIR ?= $(shell scripts/build-kernel.sh)
+
+.PHONY: all setup module clean check run qemu-run unit lint
+
+all: module
+
+setup:
+	@scripts/setup.sh
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) modules
+
+lint:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 W=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) rustfmtcheck 2>/dev/null || \
+		rustfmt --check --edition 2021 src/iio_dmabuf_main.rs
+
+unit:
+	cargo test --quiet
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean
+	rm -rf target out
+
+check: setup
+	@scripts/check.sh
+
+run: setup
+	@scripts/demo.sh
+
+qemu-run: setup module
+	@scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
+		$(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)

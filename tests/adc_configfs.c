@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iio_dmabuf: creating and destroying instances through configfs.
+ */
+#include "kselftest_harness.h"
+#include "iio_test_util.h"
+
+#define MAX_INST 4
+
+FIXTURE(cfs) {
+	struct adc a[MAX_INST];
+};
+
+FIXTURE_SETUP(cfs)
+{
+	int i;
+
+	for (i = 0; i < MAX_INST; i++)
+		self->a[i].devnum = -1;
+	ASSERT_TRUE(dir_exists(CFS_TYPE_DIR)) {
+		TH_LOG("%s missing: is configfs mounted and %s loaded?",
+		       CFS_TYPE_DIR, MODULE_NAME);
+	}
+}
+
+FIXTURE_TEARDOWN(cfs)
+{
+	int i;
+
+	for (i = 0; i < MAX_INST; i++)
+		adc_destroy(&self->a[i]);
+}
+
+/* mkdir creates an IIO device with that name; rmdir removes it. */
+TEST_F_TIMEOUT(cfs, create_destroy, 60)
+{
+	struct adc *a = &self->a[0];
+	char buf[256], path[PATH_MAX + 64];
+	char name[64];
+	int fd;
+
+	ASSERT_EQ(0, adc_create_unique(a, "cd"));
+	snprintf(name, sizeof(name), "%s", a->name);
+	ASSERT_TRUE(dir_exists(a->cfs));
+	ASSERT_TRUE(dir_exists(a->dir));
+
+	ASSERT_LE(0, adc_read(a, "name", buf, sizeof(buf)));
+	EXPECT_STREQ(name, buf);
+
+	/* the character device exists and can be opened */
+	fd = adc_open(a, O_RDONLY);
+	ASSERT_LE(0, fd) {
+		TH_LOG("open %s: %s", a->chrdev, strerror(-fd));
+	}
+	close(fd);
+
+	/* the device is listed in scan_elements/ and buffer0/ */
+	snprintf(path, sizeof(path), "%s/scan_elements", a->dir);
+	EXPECT_TRUE(dir_exists(path));
+	snprintf(path, sizeof(path), "%s/buffer0", a->dir);
+	EXPECT_TRUE(dir_exists(path));
+
+	snprintf(path, sizeof(path), "%s", a->dir);
+	ASSERT_EQ(0, adc_rmdir(name));
+	a->devnum = -1;
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+	EXPECT_FALSE(dir_exists(path)) {
+		TH_LOG("%s still present after rmdir", path);
+	}
+	snprintf(path, sizeof(path), CFS_TYPE_DIR "/%s", name);
+	EXPECT_FALSE(dir_exists(path));
+}
+
+/* Several instances coexist, each with its own device and name. */
+TEST_F_TIMEOUT(cfs, several_instances, 90)
+{
+	char names[16][64], buf[256];
+	long long v;
+	int i, j, n, found;
+
+	for (i = 0; i < MAX_INST; i++)
+		ASSERT_EQ(0, adc_create_unique(&self->a[i], "multi"));
+
+	for (i = 0; i < MAX_INST; i++) {
+		for (j = 0; j < i; j++) {
+			EXPECT_NE(self->a[i].devnum, self->a[j].devnum);
+			EXPECT_STRNE(self->a[i].name, self->a[j].name);
+		}
+		ASSERT_LE(0, adc_read(&self->a[i], "name", buf, sizeof(buf)));
+		EXPECT_STREQ(self->a[i].name, buf);
+		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
+	}
+
+	/* configfs lists every instance */
+	n = cfs_list(names, 16);
+	ASSERT_LE(MAX_INST, n);
+	for (i = 0; i < MAX_INST; i++) {
+		found = 0;
+		for (j = 0; j < n && j < 16; j++)
+			found += !strcmp(names[j], self->a[i].name);
+		EXPECT_EQ(1, found) {
+			TH_LOG("%s not listed in %s", self->a[i].name,
+			       CFS_TYPE_DIR);
+		}
+	}
+
+	/* attributes are per instance */
+	for (i = 0; i < MAX_INST; i++)
+		ASSERT_EQ(0, adc_write_ll(&self->a[i], "sampling_frequency",
+					  100 + i));
+	ASSERT_EQ(0, adc_write(&self->a[1], "waveform", "sine"));
+	for (i = 0; i < MAX_INST; i++) {
+		ASSERT_EQ(0, adc_read_ll(&self->a[i], "sampling_frequency", &v));
+		EXPECT_EQ(100 + i, v);
+		ASSERT_LE(0, adc_read(&self->a[i], "waveform", buf, sizeof(buf)));
+		EXPECT_STREQ(i == 1 ? "sine" : "ramp", buf);
+	}
+
+	/* removing one in the middle leaves the others intact */
+	{
+		char gone[64];
+
+		snprintf(gone, sizeof(gone), "%s", self->a[1].name);
+		ASSERT_EQ(0, adc_rmdir(gone));
+		self->a[1].devnum = -1;
+		EXPECT_EQ(-ENOENT, iio_wait_device(gone, false, 2000));
+	}
+	for (i = 0; i < MAX_INST; i++) {
+		if (i == 1)
+			continue;
+		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
+		ASSERT_EQ(0, adc_read_ll(&self->a[i], "sampling_frequency", &v));
+		EXPECT_EQ(100 + i, v);
+	}
+
+	/* and a new one can be added alongside */
+	ASSERT_EQ(0, adc_create_unique(&self->a[1], "multi"));
+	for (i = 0; i < MAX_INST; i++)
+		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
+}
+
+/* mkdir of an existing name fails with EEXIST, original unaffected */
+TEST_F_TIMEOUT(cfs, duplicate_name_eexist, 60)
+{
+	struct adc *a = &self->a[0];
+	long long v;
+
+	ASSERT_EQ(0, adc_create_unique(a, "dup"));
+	EXPECT_EQ(-EEXIST, adc_mkdir(a->name));
+	EXPECT_EQ(-EEXIST, adc_mkdir(a->name));
+	EXPECT_EQ(a->devnum, iio_find_device(a->name));
+	ASSERT_EQ(0, adc_read_ll(a, "sampling_frequency", &v));
+	EXPECT_EQ(ADC_DEFAULT_FREQ, v);
+}
+
+/* A name can be reused after removal; each recreation starts fresh. */
+TEST_F_TIMEOUT(cfs, recreate_after_removal, 90)
+{
+	struct adc *a = &self->a[0];
+	char name[64], buf[64];
+	long long v;
+	int i;
+
+	snprintf(name, sizeof(name), "re%d", (int)getpid());
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(0, adc_create(a, name)) {
+			TH_LOG("iteration %d", i);
+		}
+		/* defaults again, even though we changed them last time */
+		ASSERT_EQ(0, adc_read_ll(a, "sampling_frequency", &v));
+		EXPECT_EQ(ADC_DEFAULT_FREQ, v);
+		ASSERT_LE(0, adc_read(a, "waveform", buf, sizeof(buf)));
+		EXPECT_STREQ("ramp", buf);
+		ASSERT_EQ(0, adc_write(a, "sampling_frequency", "1234"));
+		ASSERT_EQ(0, adc_write(a, "waveform", "sine"));
+
+		ASSERT_EQ(0, adc_rmdir(name));
+		a->devnum = -1;
+		ASSERT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+	}
+}
+
+/* rmdir of an instance with its buffer running (no reader) */
+TEST_F_TIMEOUT(cfs, rmdir_while_enabled, 60)
+{
+	struct adc *a = &self->a[0];
+	char name[64];
+
+	ASSERT_EQ(0, adc_create_unique(a, "rme"));
+	snprintf(name, sizeof(name), "%s", a->name);
+	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1000, 0, 0));
+	sleep_ms(200);
+	ASSERT_EQ(0, adc_rmdir(name));
+	a->devnum = -1;
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+
+	/* and it can be created again */
+	ASSERT_EQ(0, adc_create(a, name));
+}
+
+/* rmdir while the character device is held open (buffer enabled) */
+TEST_F_TIMEOUT(cfs, rmdir_with_open_fd, 60)
+{
+	struct adc *a = &self->a[0];
+	char name[64], buf[256];
+	ssize_t n;
+	int fd;
+
+	ASSERT_EQ(0, adc_create_unique(a, "rmo"));
+	snprintf(name, sizeof(name), "%s", a->name);
+	fd = adc_open(a, O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1000, 0, 0));
+	sleep_ms(100);
+	ASSERT_EQ(0, adc_rmdir(name));
+	a->devnum = -1;
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+
+	/* the stale fd must fail gracefully, not crash or hang */
+	n = read(fd, buf, sizeof(buf));
+	EXPECT_GE(0, n) {
+		TH_LOG("read after rmdir returned %zd", n);
+	}
+	if (n < 0)
+		TH_LOG("read after rmdir: %s (expected)", strerror(errno));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,940 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Common helpers for the iio_dmabuf userspace tests.
+ *
+ * All helpers return 0 (or a non-negative value) on success and -errno on
+ * failure, so tests can write ASSERT_EQ(0, helper(...)) and check exact
+ * error codes with ASSERT_EQ(-EINVAL, helper(...)).
+ *
+ * Include this after kselftest_harness.h.
+ */
+#ifndef IIO_TEST_UTIL_H
+#define IIO_TEST_UTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IIO_DEV_DIR	"/sys/bus/iio/devices"
+#define CFS_ROOT	"/sys/kernel/config"
+#define CFS_IIO_DEVS	CFS_ROOT "/iio/devices"
+#define CFS_TYPE_DIR	CFS_IIO_DEVS "/dmabuf_adc"
+#define MODULE_NAME	"iio_dmabuf"
+#define MODULE_PATH	"/modules/iio_dmabuf.ko"
+#define MODULE_SYSFS	"/sys/module/" MODULE_NAME
+
+/* Spec constants */
+#define ADC_NUM_CH		4
+#define ADC_TS_INDEX		4
+#define ADC_DEFAULT_FREQ	10000
+#define ADC_MAX_FREQ		1000000
+#define ADC_DEFAULT_LENGTH	4096
+#define ADC_SCALE_STR		"0.305175781"
+
+/* Channel masks: bit c = voltage channel c, ADC_TS = timestamp */
+#define ADC_CH(c)	(1u << (c))
+#define ADC_CH_ALL	0x0fu
+#define ADC_TS		0x10u
+#define ADC_ALL_TS	(ADC_CH_ALL | ADC_TS)
+
+/* Print a "# ..." diagnostic line on stdout (TAP comment), flushed. */
+#define DIAG(fmt, ...) do {						\
+	printf("# " fmt "\n", ##__VA_ARGS__);				\
+	fflush(stdout);							\
+} while (0)
+
+/* Helper-internal failure log (stderr, TAP comment syntax). */
+#define UTIL_LOG(fmt, ...) do {						\
+	fprintf(stderr, "# util: " fmt "\n", ##__VA_ARGS__);		\
+} while (0)
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw sysfs access                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Write @val (exactly these bytes, in one write()) to @path.
+ * Returns 0 or -errno (from open() or write()).
+ */
+static inline int sysfs_write(const char *path, const char *val)
+{
+	size_t len = strlen(val);
+	ssize_t n;
+	int fd, err;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, len);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	if ((size_t)n != len)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Read @path into @buf (NUL terminated, trailing newline stripped).
+ * Returns the string length or -errno.
+ */
+static inline int sysfs_read(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd, err;
+
+	if (size == 0)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < size - 1) {
+		n = read(fd, buf + total, size - 1 - total);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno;
+			close(fd);
+			return -err;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	while (total > 0 && buf[total - 1] == '\n')
+		buf[--total] = '\0';
+	return (int)total;
+}
+
+/* Parse a complete decimal integer (optional surrounding whitespace). */
+static inline int parse_ll(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno)
+		return -errno;
+	if (end == s)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\n' || *end == '\t')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static inline int sysfs_read_ll(const char *path, long long *val)
+{
+	char buf[128];
+	int ret;
+
+	ret = sysfs_read(path, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	return parse_ll(buf, val);
+}
+
+static inline int sysfs_write_ll(const char *path, long long val)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", val);
+	return sysfs_write(path, buf);
+}
+
+static inline bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static inline bool dir_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ------------------------------------------------------------------ */
+/* Device discovery                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Return N for the /sys/bus/iio/devices/iio:deviceN whose name is @name,
+ * -ENOENT if none, -EEXIST if more than one device has that name.
+ */
+static inline int iio_find_device(const char *name)
+{
+	char path[PATH_MAX], buf[256];
+	struct dirent *de;
+	int found = -ENOENT, n;
+	DIR *d;
+
+	d = opendir(IIO_DEV_DIR);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (sscanf(de->d_name, "iio:device%d", &n) != 1)
+			continue;
+		snprintf(path, sizeof(path), IIO_DEV_DIR "/%s/name", de->d_name);
+		if (sysfs_read(path, buf, sizeof(buf)) < 0)
+			continue;
+		if (strcmp(buf, name))
+			continue;
+		if (found >= 0) {
+			found = -EEXIST;
+			break;
+		}
+		found = n;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Wait up to @ms for the device to appear (>= 0) / disappear (-ENOENT). */
+static inline int iio_wait_device(const char *name, bool present, int ms)
+{
+	double end = now_s() + ms / 1000.0;
+	int n;
+
+	for (;;) {
+		n = iio_find_device(name);
+		if (present ? n >= 0 : n == -ENOENT)
+			return n;
+		if (now_s() > end)
+			return present ? n : (n >= 0 ? -EEXIST : n);
+		sleep_ms(10);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Instances                                                           */
+/* ------------------------------------------------------------------ */
+
+struct adc {
+	char name[64];
+	char cfs[PATH_MAX];	/* configfs directory */
+	char dir[PATH_MAX];	/* /sys/bus/iio/devices/iio:deviceN */
+	char chrdev[64];	/* /dev/iio:deviceN */
+	int devnum;		/* -1 when not created */
+};
+
+static inline int adc_mkdir(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), CFS_TYPE_DIR "/%s", name);
+	return mkdir(path, 0755) ? -errno : 0;
+}
+
+static inline int adc_rmdir(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), CFS_TYPE_DIR "/%s", name);
+	return rmdir(path) ? -errno : 0;
+}
+
+/* Fill @a for an already existing device called @name. */
+static inline int adc_attach(struct adc *a, const char *name)
+{
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->devnum = -1;
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	snprintf(a->cfs, sizeof(a->cfs), CFS_TYPE_DIR "/%s", name);
+	n = iio_wait_device(name, true, 2000);
+	if (n < 0)
+		return n;
+	a->devnum = n;
+	snprintf(a->dir, sizeof(a->dir), IIO_DEV_DIR "/iio:device%d", n);
+	snprintf(a->chrdev, sizeof(a->chrdev), "/dev/iio:device%d", n);
+	return 0;
+}
+
+/* mkdir the configfs instance @name and locate its IIO device. */
+static inline int adc_create(struct adc *a, const char *name)
+{
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	a->devnum = -1;
+	ret = adc_mkdir(name);
+	if (ret) {
+		UTIL_LOG("mkdir %s/%s: %s", CFS_TYPE_DIR, name, strerror(-ret));
+		return ret;
+	}
+	ret = adc_attach(a, name);
+	if (ret) {
+		UTIL_LOG("device '%s' not found after mkdir: %s", name,
+			 strerror(-ret));
+		adc_rmdir(name);
+		a->devnum = -1;
+	}
+	return ret;
+}
+
+/* Create an instance with a name unique to this process. */
+static inline int adc_create_unique(struct adc *a, const char *prefix)
+{
+	static unsigned int seq;
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%d_%u", prefix, (int)getpid(), seq++);
+	return adc_create(a, name);
+}
+
+static inline int adc_path(const struct adc *a, const char *attr,
+			   char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/%s", a->dir, attr);
+
+	return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
+}
+
+static inline bool adc_has(const struct adc *a, const char *attr)
+{
+	char path[PATH_MAX];
+
+	return !adc_path(a, attr, path, sizeof(path)) && path_exists(path);
+}
+
+static inline int adc_write(const struct adc *a, const char *attr,
+			    const char *val)
+{
+	char path[PATH_MAX];
+
+	if (adc_path(a, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_write(path, val);
+}
+
+static inline int adc_read(const struct adc *a, const char *attr,
+			   char *buf, size_t size)
+{
+	char path[PATH_MAX];
+
+	if (adc_path(a, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_read(path, buf, size);
+}
+
+static inline int adc_write_ll(const struct adc *a, const char *attr,
+			       long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return adc_write(a, attr, buf);
+}
+
+static inline int adc_read_ll(const struct adc *a, const char *attr,
+			      long long *v)
+{
+	char path[PATH_MAX];
+
+	if (adc_path(a, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_read_ll(path, v);
+}
+
+/* Like adc_write() but logs failures (for setup steps). */
+static inline int adc_set(const struct adc *a, const char *attr,
+			  const char *val)
+{
+	int ret = adc_write(a, attr, val);
+
+	if (ret)
+		UTIL_LOG("write '%s' to %s/%s: %s", val, a->dir, attr,
+			 strerror(-ret));
+	return ret;
+}
+
+static inline int adc_set_ll(const struct adc *a, const char *attr,
+			     long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return adc_set(a, attr, buf);
+}
+
+static inline int adc_buffer_disable(const struct adc *a)
+{
+	return adc_write(a, "buffer0/enable", "0");
+}
+
+static inline int adc_buffer_enable(const struct adc *a)
+{
+	return adc_set(a, "buffer0/enable", "1");
+}
+
+/* Disable the buffer (ignoring errors) and rmdir the instance. */
+static inline int adc_destroy(struct adc *a)
+{
+	int ret;
+
+	if (a->devnum < 0 || !a->name[0])
+		return 0;
+	adc_buffer_disable(a);
+	ret = adc_rmdir(a->name);
+	if (ret && ret != -ENOENT)
+		UTIL_LOG("rmdir %s: %s", a->cfs, strerror(-ret));
+	a->devnum = -1;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* Enable exactly the channels in @mask (ADC_CH(c) / ADC_TS). */
+static inline int adc_set_channels(const struct adc *a, unsigned int mask)
+{
+	char attr[64];
+	int c, ret;
+
+	for (c = 0; c < ADC_NUM_CH; c++) {
+		snprintf(attr, sizeof(attr), "buffer0/in_voltage%d_en", c);
+		ret = adc_set(a, attr, (mask & ADC_CH(c)) ? "1" : "0");
+		if (ret)
+			return ret;
+	}
+	return adc_set(a, "buffer0/in_timestamp_en",
+		       (mask & ADC_TS) ? "1" : "0");
+}
+
+/*
+ * Disable the buffer and configure it: channels @mask, then @freq,
+ * @length and @watermark (each skipped when 0).
+ */
+static inline int adc_configure(const struct adc *a, unsigned int mask,
+				long long freq, long long length,
+				long long watermark)
+{
+	int ret;
+
+	adc_buffer_disable(a);
+	ret = adc_set_channels(a, mask);
+	if (!ret && freq)
+		ret = adc_set_ll(a, "sampling_frequency", freq);
+	if (!ret && watermark)	/* lower first so a shorter length fits */
+		ret = adc_set(a, "buffer0/watermark", "1");
+	if (!ret && length)
+		ret = adc_set_ll(a, "buffer0/length", length);
+	if (!ret && watermark)
+		ret = adc_set_ll(a, "buffer0/watermark", watermark);
+	return ret;
+}
+
+/* adc_configure() and enable the buffer. */
+static inline int adc_start(const struct adc *a, unsigned int mask,
+			    long long freq, long long length,
+			    long long watermark)
+{
+	int ret = adc_configure(a, mask, freq, length, watermark);
+
+	return ret ? ret : adc_buffer_enable(a);
+}
+
+/*
+ * Open the character device. If devtmpfs did not create the node, make
+ * one from the "dev" attribute.
+ */
+static inline int adc_open(const struct adc *a, int flags)
+{
+	char buf[32];
+	unsigned int maj, min;
+	int fd;
+
+	fd = open(a->chrdev, flags | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	if (adc_read(a, "dev", buf, sizeof(buf)) < 0 ||
+	    sscanf(buf, "%u:%u", &maj, &min) != 2)
+		return -ENOENT;
+	if (mknod(a->chrdev, S_IFCHR | 0600, makedev(maj, min)) &&
+	    errno != EEXIST)
+		return -errno;
+	fd = open(a->chrdev, flags | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scan layout and ramp checking                                       */
+/* ------------------------------------------------------------------ */
+
+struct scan_layout {
+	unsigned int mask;
+	int nch;		/* enabled voltage channels */
+	int ch[ADC_NUM_CH];	/* channel numbers in index order */
+	int off[ADC_NUM_CH];	/* byte offset of each */
+	int ts_off;		/* -1 when no timestamp */
+	size_t size;		/* bytes per scan */
+};
+
+/* IIO rules: each element aligned to its size, scan padded to largest. */
+static inline void layout_init(struct scan_layout *l, unsigned int mask)
+{
+	size_t bytes = 0, largest = 0;
+	int c;
+
+	memset(l, 0, sizeof(*l));
+	l->mask = mask;
+	l->ts_off = -1;
+	for (c = 0; c < ADC_NUM_CH; c++) {
+		if (!(mask & ADC_CH(c)))
+			continue;
+		l->ch[l->nch] = c;
+		l->off[l->nch] = (int)bytes;
+		l->nch++;
+		bytes += 2;
+		largest = 2;
+	}
+	if (mask & ADC_TS) {
+		bytes = (bytes + 7) & ~(size_t)7;
+		l->ts_off = (int)bytes;
+		bytes += 8;
+		largest = 8;
+	}
+	if (largest)
+		bytes = (bytes + largest - 1) / largest * largest;
+	l->size = bytes;
+}
+
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline int64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return (int64_t)v;
+}
+
+struct ramp_check {
+	struct scan_layout l;
+	bool allow_gaps;	/* count gaps instead of failing on them */
+	bool failed;
+	char err[256];
+	uint64_t scans;		/* scans checked */
+	uint64_t expect;	/* next expected scan number n */
+	uint16_t first_n;	/* n (mod 65536) of the first scan seen */
+	uint64_t gaps;		/* scans missing (allow_gaps) */
+	uint64_t gap_events;
+	int64_t first_ts, last_ts;
+	uint8_t partial[64];
+	size_t npartial;
+	uint64_t partial_reads;	/* reads that ended mid-scan */
+};
+
+static inline void ramp_init(struct ramp_check *rc, unsigned int mask,
+			     bool allow_gaps)
+{
+	memset(rc, 0, sizeof(*rc));
+	layout_init(&rc->l, mask);
+	rc->allow_gaps = allow_gaps;
+}
+
+static inline int ramp_fail(struct ramp_check *rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!rc->failed) {
+		va_start(ap, fmt);
+		vsnprintf(rc->err, sizeof(rc->err), fmt, ap);
+		va_end(ap);
+		rc->failed = true;
+	}
+	return -EPROTO;
+}
+
+static inline int ramp_scan(struct ramp_check *rc, const uint8_t *s)
+{
+	uint16_t n16 = 0, exp16, v;
+	int i;
+
+	for (i = 0; i < rc->l.nch; i++) {
+		v = get_le16(s + rc->l.off[i]);
+		uint16_t m = (uint16_t)(v - rc->l.ch[i]);
+
+		if (i == 0)
+			n16 = m;
+		else if (m != n16)
+			return ramp_fail(rc,
+				"scan #%" PRIu64 ": channel %d sample %u (n=%u) disagrees with channel %d (n=%u)",
+				rc->scans, rc->l.ch[i], v, m, rc->l.ch[0], n16);
+	}
+	if (rc->scans == 0)
+		rc->first_n = n16;
+	exp16 = (uint16_t)rc->expect;
+	if (rc->l.nch && n16 != exp16) {
+		uint16_t delta = (uint16_t)(n16 - exp16);
+
+		if (!rc->allow_gaps || delta >= 0x8000)
+			return ramp_fail(rc,
+				"scan #%" PRIu64 ": n=%u, expected %u (gap/mismatch of %u scans)",
+				rc->scans, n16, exp16, delta);
+		rc->gaps += delta;
+		rc->gap_events++;
+		rc->expect += delta;
+	}
+	if (rc->l.ts_off >= 0) {
+		int64_t ts = get_le64(s + rc->l.ts_off);
+
+		if (rc->scans == 0)
+			rc->first_ts = ts;
+		else if (ts <= rc->last_ts)
+			return ramp_fail(rc,
+				"scan #%" PRIu64 ": timestamp %" PRId64 " not after previous %" PRId64,
+				rc->scans, ts, rc->last_ts);
+		rc->last_ts = ts;
+	}
+	rc->expect++;
+	rc->scans++;
+	return 0;
+}
+
+/* Feed raw bytes read from the device; handles reads ending mid-scan. */
+static inline int ramp_feed(struct ramp_check *rc, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t sz = rc->l.size, take;
+	int ret;
+
+	if (rc->failed)
+		return -EPROTO;
+	if (!sz)
+		return ramp_fail(rc, "empty scan layout");
+	if (rc->npartial) {
+		take = sz - rc->npartial;
+		if (take > len)
+			take = len;
+		memcpy(rc->partial + rc->npartial, p, take);
+		rc->npartial += take;
+		p += take;
+		len -= take;
+		if (rc->npartial < sz)
+			return 0;
+		rc->npartial = 0;
+		ret = ramp_scan(rc, rc->partial);
+		if (ret)
+			return ret;
+	}
+	while (len >= sz) {
+		ret = ramp_scan(rc, p);
+		if (ret)
+			return ret;
+		p += sz;
+		len -= sz;
+	}
+	if (len) {
+		rc->partial_reads++;
+		memcpy(rc->partial, p, len);
+		rc->npartial = len;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                             */
+/* ------------------------------------------------------------------ */
+
+/* poll() for POLLIN up to @timeout_ms; 1 ready, 0 timeout, -errno */
+static inline int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int ret;
+
+	do {
+		ret = poll(&pfd, 1, timeout_ms);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return 0;
+	if (pfd.revents & POLLIN)
+		return 1;
+	return -EIO;	/* POLLERR/POLLHUP/POLLNVAL without data */
+}
+
+/* poll then read; returns bytes, -ETIMEDOUT, or -errno. */
+static inline ssize_t read_timeout(int fd, void *buf, size_t len,
+				   int timeout_ms)
+{
+	ssize_t n;
+	int ret;
+
+	ret = wait_readable(fd, timeout_ms);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	do {
+		n = read(fd, buf, len);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+struct stream_stats {
+	uint64_t bytes;
+	uint64_t reads;
+	uint64_t first_read_scans;	/* scans in the first non-empty read */
+	double t_start;			/* when stream_read() was called */
+	double t_first;			/* first non-empty read returned */
+	double t_last;			/* last read returned */
+};
+
+/*
+ * Read and ramp-check until @rc->scans >= @want or @timeout_s elapses.
+ * Returns 0, -ETIMEDOUT, -EPROTO (ramp error, see rc->err) or -errno.
+ * @st may be NULL.
+ */
+static inline int stream_read(int fd, struct ramp_check *rc, uint64_t want,
+			      double timeout_s, void *buf, size_t buflen,
+			      struct stream_stats *st)
+{
+	struct stream_stats dummy;
+	double end, now;
+	ssize_t n;
+	uint64_t before;
+	int ret;
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	st->t_start = now_s();
+	end = st->t_start + timeout_s;
+	/* read whole scans only, so reads never need to split a scan */
+	buflen -= buflen % rc->l.size;
+	while (rc->scans < want) {
+		now = now_s();
+		if (now >= end)
+			return -ETIMEDOUT;
+		n = read_timeout(fd, buf, buflen, (int)((end - now) * 1000) + 1);
+		if (n == -ETIMEDOUT || n == -EAGAIN)
+			continue;
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -ENODATA;
+		before = rc->scans;
+		ret = ramp_feed(rc, buf, (size_t)n);
+		st->t_last = now_s();
+		st->reads++;
+		st->bytes += n;
+		if (!st->t_first) {
+			st->t_first = st->t_last;
+			st->first_read_scans = rc->scans - before;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Module handling                                                     */
+/* ------------------------------------------------------------------ */
+
+static inline bool module_loaded(void)
+{
+	return dir_exists(MODULE_SYSFS);
+}
+
+/* delete_module(2); returns 0 or -errno */
+static inline int module_unload(void)
+{
+	return syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK) ? -errno : 0;
+}
+
+/* finit_module(2) of MODULE_PATH; returns 0 or -errno */
+static inline int module_load(void)
+{
+	int fd, ret, err;
+
+	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0);
+	err = errno;
+	close(fd);
+	return ret ? -err : 0;
+}
+
+/* Load the module if it is not loaded. */
+static inline int module_ensure_loaded(void)
+{
+	int ret;
+
+	if (module_loaded())
+		return 0;
+	ret = module_load();
+	if (ret == -EEXIST)
+		ret = 0;
+	if (ret)
+		UTIL_LOG("loading %s: %s", MODULE_PATH, strerror(-ret));
+	return ret;
+}
+
+/* Names of instances present in configfs; returns the count or -errno. */
+static inline int cfs_list(char names[][64], int max)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(CFS_TYPE_DIR);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char p[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), CFS_TYPE_DIR "/%s", de->d_name);
+		if (!dir_exists(p))
+			continue;
+		if (n < max)
+			snprintf(names[n], 64, "%.63s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running helper programs                                             */
+/* ------------------------------------------------------------------ */
+
+/* Directory holding this executable (e.g. /tests), without trailing / */
+static inline int self_dir(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+	char *slash;
+
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	return 0;
+}
+
+/*
+ * Run @argv with stdout+stderr captured into @out (NUL terminated,
+ * truncated to @size - 1). Kills it after @timeout_s.
+ * Returns 0 and the wait status in @status, or -errno / -ETIMEDOUT.
+ */
+static inline int run_capture(char *const argv[], char *out, size_t size,
+			      int timeout_s, int *status)
+{
+	double end = now_s() + timeout_s;
+	size_t used = 0;
+	int pfd[2], ret = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (;;) {
+		char tmp[4096];
+		double left = end - now_s();
+		int r;
+		ssize_t n;
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		r = wait_readable(pfd[0], (int)(left * 1000) + 1);
+		if (r == 0)
+			continue;
+		n = read(pfd[0], tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;	/* EOF (or POLLHUP) */
+		if (used < size - 1) {
+			size_t c = (size_t)n;
+
+			if (c > size - 1 - used)
+				c = size - 1 - used;
+			memcpy(out + used, tmp, c);
+			used += c;
+		}
+	}
+	out[used] = '\0';
+	close(pfd[0]);
+	if (ret == -ETIMEDOUT)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return ret;
+}
+
+#endif /* IIO_TEST_UTIL_H */
