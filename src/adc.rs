@@ -156,7 +156,9 @@ impl BufferOps for FileioBuffer {
     }
 
     fn data_available(buf: &Buffer<Self>) -> usize {
-        buf.data().queue.lock().available()
+        // The core counts in scans (it compares with the watermark).
+        let bytes = buf.data().queue.lock().available();
+        bytes.checked_div(buf.bytes_per_datum()).unwrap_or(0)
     }
 
     fn enable(buf: &Buffer<Self>) -> Result {
@@ -180,6 +182,7 @@ impl BufferOps for FileioBuffer {
             // Capacity is MAX_BLOCKS, the most the queue holds.
             let _ = old.push_within_capacity(block);
         }
+        queue.set_flush_threshold(buf.watermark().saturating_mul(scan_bytes));
         while let Some(block) = fresh.pop() {
             // At most MAX_BLOCKS by construction of the geometry.
             let _ = queue.hardware.submit(block);
@@ -297,14 +300,12 @@ impl HrTimerCallback for Adc {
         let (layout, waveform, base) = (run.layout, run.waveform, run.timestamp_base);
         let tick = clock.tick_ns();
         let timestamp_of = |scan| base + clock.offset_of(scan) as i64;
-        let (completed, dropped) =
-            this.buffer
-                .data()
-                .queue
-                .lock()
-                .produce(first, count, layout.scan_bytes, |out, first| {
-                    fill_scans(out, &layout, waveform, first, timestamp_of)
-                });
+        let (completed, dropped) = this.buffer.data().queue.lock().produce(
+            first,
+            count,
+            layout.scan_bytes,
+            |out, first| fill_scans(out, &layout, waveform, first, timestamp_of),
+        );
         hw.overruns += dropped;
         drop(hw);
         if completed > 0 {
@@ -364,7 +365,13 @@ impl Driver for AdcDriver {
         }
     }
 
-    fn read_ext(&self, _dev: &Device, id: usize, _chan: Channel, out: &mut Formatter<'_>) -> Result {
+    fn read_ext(
+        &self,
+        _dev: &Device,
+        id: usize,
+        _chan: Channel,
+        out: &mut Formatter<'_>,
+    ) -> Result {
         let written = match id {
             ATTR_WAVEFORM => writeln!(out, "{}", self.adc.hw.lock().waveform.name()),
             ATTR_WAVEFORM_AVAILABLE => {

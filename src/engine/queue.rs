@@ -187,6 +187,15 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
         0
     }
 
+    /// Completes the head block early if `ready` says so (a partly filled
+    /// block that already holds what the consumer waits for).
+    pub fn complete_head_if(&mut self, ready: impl FnOnce(&Block<D>) -> bool) -> Option<Block<D>> {
+        match self.pending.front_mut() {
+            Some(head) if ready(head) => self.pending.pop_front(),
+            _ => None,
+        }
+    }
+
     /// Takes every waiting block out (the hardware stopped).
     #[cfg(test)]
     pub fn drain(&mut self) -> impl Iterator<Item = Block<D>> + '_ {
@@ -229,6 +238,7 @@ pub struct FileioQueue<D> {
     pub hardware: HardwareQueue<D>,
     done: Ring<Block<D>, MAX_BLOCKS>,
     available: usize,
+    flush_bytes: usize,
 }
 
 impl<D> Default for FileioQueue<D> {
@@ -237,6 +247,7 @@ impl<D> Default for FileioQueue<D> {
             hardware: HardwareQueue::default(),
             done: Ring::default(),
             available: 0,
+            flush_bytes: usize::MAX,
         }
     }
 }
@@ -245,6 +256,14 @@ impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
     /// Bytes ready for read().
     pub fn available(&self) -> usize {
         self.available
+    }
+
+    /// Makes [`FileioQueue::produce`] also hand over a partly filled block
+    /// once it holds `bytes` (the watermark): like a DMA engine flushing
+    /// on a timeout, so that a reader waiting for the watermark does not
+    /// wait for a whole block at low rates.
+    pub fn set_flush_threshold(&mut self, bytes: usize) {
+        self.flush_bytes = bytes.max(1);
     }
 
     /// The hardware produced scans (see [`HardwareQueue::produce`]):
@@ -259,12 +278,19 @@ impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
     ) -> (usize, u64) {
         let (done, available) = (&mut self.done, &mut self.available);
         let mut completed = 0;
-        let dropped = self.hardware.produce(first, count, scan_bytes, fill, |block| {
+        let mut keep = |block: Block<D>| {
             *available += block.filled - block.consumed;
             completed += 1;
             // There are never more than MAX_BLOCKS blocks in all.
             let _ = done.push_back(block);
-        });
+        };
+        let dropped = self
+            .hardware
+            .produce(first, count, scan_bytes, fill, &mut keep);
+        let flush_bytes = self.flush_bytes;
+        if let Some(block) = self.hardware.complete_head_if(|b| b.filled >= flush_bytes) {
+            keep(block);
+        }
         (completed, dropped)
     }
 
@@ -369,15 +395,63 @@ mod tests {
     fn geometry() {
         assert_eq!(FileioGeometry::new(0, 1), None);
         let g = FileioGeometry::new(4096, 1).unwrap();
-        assert_eq!(g, FileioGeometry { blocks: 32, block_scans: 128 });
+        assert_eq!(
+            g,
+            FileioGeometry {
+                blocks: 32,
+                block_scans: 128
+            }
+        );
         let g = FileioGeometry::new(4096, 500).unwrap();
-        assert_eq!(g, FileioGeometry { blocks: 8, block_scans: 500 });
+        assert_eq!(
+            g,
+            FileioGeometry {
+                blocks: 8,
+                block_scans: 500
+            }
+        );
         let g = FileioGeometry::new(4096, 4096).unwrap();
-        assert_eq!(g, FileioGeometry { blocks: 2, block_scans: 2048 });
+        assert_eq!(
+            g,
+            FileioGeometry {
+                blocks: 2,
+                block_scans: 2048
+            }
+        );
         let g = FileioGeometry::new(1, 1).unwrap();
-        assert_eq!(g, FileioGeometry { blocks: 1, block_scans: 1 });
+        assert_eq!(
+            g,
+            FileioGeometry {
+                blocks: 1,
+                block_scans: 1
+            }
+        );
         let g = FileioGeometry::new(65536, 4096).unwrap();
-        assert_eq!(g, FileioGeometry { blocks: 16, block_scans: 4096 });
+        assert_eq!(
+            g,
+            FileioGeometry {
+                blocks: 16,
+                block_scans: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn fileio_flushes_partial_block_at_threshold() {
+        let mut q = FileioQueue::default();
+        q.hardware.submit(block(8)).unwrap();
+        q.hardware.submit(block(8)).unwrap();
+        // Without a threshold only full blocks complete.
+        assert_eq!(q.produce(0, 1, 2, |_, _| {}), (0, 0));
+        q.set_flush_threshold(4);
+        assert_eq!(q.produce(1, 1, 2, |_, _| {}), (1, 0));
+        assert_eq!(q.available(), 4);
+        // The next block starts empty: below the threshold, kept.
+        assert_eq!(q.produce(2, 1, 2, |_, _| {}), (0, 0));
+        let b = q.take_for_read().unwrap();
+        assert_eq!((b.filled, b.size), (4, 8));
+        q.return_after_read(b, 4);
+        assert_eq!(q.available(), 0);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! `iio_buffer_access_funcs`).
 
 use crate::bindings;
-use kernel::ffi;
 use core::{marker::PhantomData, ptr::NonNull};
+use kernel::ffi;
 use kernel::{
     error::from_result,
     prelude::*,
@@ -28,7 +28,7 @@ pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
     /// are ready.
     fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize>;
 
-    /// Bytes ready for reading.
+    /// Scans ready for reading.
     fn data_available(buf: &Buffer<Self>) -> usize;
 
     /// The buffer is being enabled.

@@ -256,7 +256,9 @@ impl ChannelTables {
             if let Some(s) = c.scan {
                 spec.scan_index = s.index;
                 let scan_type = bindings::iio_scan_type {
-                    __bindgen_anon_1: bindings::iio_scan_type__bindgen_ty_1 { sign: s.sign as ffi::c_char },
+                    __bindgen_anon_1: bindings::iio_scan_type__bindgen_ty_1 {
+                        sign: s.sign as ffi::c_char,
+                    },
                     realbits: s.realbits,
                     storagebits: s.storagebits,
                     shift: 0,

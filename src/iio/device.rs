@@ -7,8 +7,8 @@ use super::{
     channel::{Available, ChanInfo, ChanSpec, Channel, ChannelTables, Value},
 };
 use crate::bindings;
-use kernel::ffi;
 use core::{marker::PhantomData, ptr::NonNull};
+use kernel::ffi;
 use kernel::{
     error::{from_result, to_result},
     prelude::*,
@@ -75,8 +75,7 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn read_avail(&self, chan: Channel, info: ChanInfo) -> Result<Available>;
 
     /// Reads extended attribute `id` into `out`.
-    fn read_ext(&self, dev: &Device, id: usize, chan: Channel, out: &mut Formatter<'_>)
-        -> Result;
+    fn read_ext(&self, dev: &Device, id: usize, chan: Channel, out: &mut Formatter<'_>) -> Result;
 
     /// Writes extended attribute `id`.
     fn write_ext(&self, dev: &Device, id: usize, chan: Channel, input: &[u8]) -> Result;

@@ -4,8 +4,8 @@
 //! creates an instance, `rmdir` removes it.
 
 use crate::bindings;
-use kernel::ffi;
 use core::marker::PhantomData;
+use kernel::ffi;
 use kernel::{
     error::to_result,
     prelude::*,
@@ -136,7 +136,10 @@ unsafe impl<T: SwDeviceType> Sync for Registration<T> {}
 impl<T: SwDeviceType> Registration<T> {
     /// Registers the type `name` (the configfs directory under
     /// `iio/devices/`), owned by `module`.
-    pub(crate) fn new(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             dt <- Opaque::try_ffi_init(move |dt: *mut bindings::iio_sw_device_type| {
                 // SAFETY: `dt` is valid for writes and pinned; the core
