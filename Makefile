@@ -30,8 +30,8 @@ module:
 
 lint:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 W=1 modules
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) rustfmtcheck 2>/dev/null || \
-		rustfmt --check --edition 2021 src/iio_dmabuf_main.rs
+	rustfmt --check --edition 2021 --config-path $(shell scripts/fetch-kernel.sh)/.rustfmt.toml \
+		src/iio_dmabuf_main.rs
 
 unit:
 	cargo test --quiet

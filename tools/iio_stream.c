@@ -39,21 +39,23 @@ static int find_device(const char *name, char *dir, size_t len, int *index)
 {
 	DIR *d = opendir("/sys/bus/iio/devices");
 	struct dirent *e;
-	char path[512], buf[128];
+	char path[300], buf[128];
 	int found = 0;
 
 	while (d && (e = readdir(d))) {
 		FILE *f;
 
-		if (sscanf(e->d_name, "iio:device%d", index) != 1)
+		if (sscanf(e->d_name, "iio:device%d", index) != 1 ||
+		    strlen(e->d_name) > 32)
 			continue;
-		snprintf(path, sizeof(path), "/sys/bus/iio/devices/%s/name", e->d_name);
+		snprintf(path, sizeof(path), "/sys/bus/iio/devices/%.32s/name",
+			 e->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
 		if (fgets(buf, sizeof(buf), f) && !strncmp(buf, name, strlen(name)) &&
 		    buf[strlen(name)] == '\n') {
-			snprintf(dir, len, "/sys/bus/iio/devices/%s", e->d_name);
+			snprintf(dir, len, "/sys/bus/iio/devices/%.32s", e->d_name);
 			found = 1;
 		}
 		fclose(f);
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
 	const char *name = argc > 1 ? argv[1] : "adc0";
 	double seconds = argc > 2 ? atof(argv[2]) : 3;
 	const char *freq = argc > 3 ? argv[3] : "100000";
-	char dir[256], attr[64], dev[64];
+	char dir[64], attr[128], dev[64];
 	uint64_t scans = 0, errors = 0, expected = 0, steady_scans = 0;
 	double start, first = 0, end;
 	int fd, index, c, shown = 0;
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
 		FILE *f;
 		char overruns[32] = "?";
 
-		snprintf(attr, sizeof(attr), "%s/overruns", dir);
+		snprintf(attr, sizeof(attr), "%.64s/overruns", dir);
 		f = fopen(attr, "r");
 		if (f) {
 			if (!fgets(overruns, sizeof(overruns), f))
