@@ -7,26 +7,29 @@
 //! Safe Rust only: the C interfaces are behind `crate::iio`.
 
 use crate::{
+    buffer::BlockBuffer,
+    chardev,
     engine::{
         pacing::{self, ScanClock},
-        queue::{Block, FileioGeometry, FileioQueue, MAX_BLOCKS},
         scan::{ScanLayout, NUM_CHANNELS, TIMESTAMP_INDEX},
         waveform::{fill_scans, Waveform},
     },
     iio::{
-        buffer::{Buffer, BufferOps, Direction},
+        buffer::{Buffer, Direction},
         channel::{
             Available, ChanInfo, ChanSpec, ChanType, Channel, ExtInfo, ScanType, Shared, Value,
         },
         device::{Device, Driver, Registration},
         sw_device::SwDeviceType,
     },
+    seed_api::DmabufChannel,
+    work,
 };
 use core::fmt::Write;
 use kernel::{
     impl_has_hr_timer,
     prelude::*,
-    str::{CStr, Formatter},
+    str::{CStr, CString, Formatter},
     sync::{aref::ARef, new_mutex, new_spinlock_irq, Arc, ArcBorrow, Mutex, SpinLockIrq},
     time::{
         hrtimer::{
@@ -35,7 +38,7 @@ use kernel::{
         },
         Delta, Instant, Monotonic,
     },
-    uaccess::UserSliceWriter,
+    workqueue::{self, impl_has_work, new_work, Work, WorkItem},
 };
 
 /// Sampling frequency of a new device, in Hz.
@@ -107,96 +110,6 @@ fn channels() -> [ChanSpec; NUM_CHANNELS + 1] {
     ]
 }
 
-/// The buffer of the read() path: blocks of kernel memory going round
-/// between the virtual hardware and the reader.
-#[pin_data]
-pub(crate) struct FileioBuffer {
-    #[pin]
-    queue: SpinLockIrq<FileioQueue<KVVec<u8>>>,
-    /// Serialises readers, and readers against re-allocation.
-    #[pin]
-    reader: Mutex<()>,
-}
-
-impl FileioBuffer {
-    fn new() -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            queue <- new_spinlock_irq!(FileioQueue::default(), "FileioBuffer::queue"),
-            reader <- new_mutex!((), "FileioBuffer::reader"),
-        })
-    }
-}
-
-impl BufferOps for FileioBuffer {
-    fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize> {
-        let scan_bytes = buf.bytes_per_datum();
-        if scan_bytes == 0 || out.len() < scan_bytes {
-            return Err(EINVAL);
-        }
-        let this = buf.data();
-        let _reader = this.reader.lock();
-        let mut total = 0;
-        while out.len() >= scan_bytes {
-            let Some(block) = this.queue.lock().take_for_read() else {
-                break;
-            };
-            let start = block.consumed;
-            let n = (block.filled - start).min(out.len() / scan_bytes * scan_bytes);
-            // Copy outside the spinlock: this may fault and sleep.
-            let copied = out.write_slice(&block.data[start..start + n]);
-            let consumed = if copied.is_ok() { n } else { 0 };
-            this.queue.lock().return_after_read(block, consumed);
-            match copied {
-                Ok(()) => total += n,
-                Err(e) if total == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(total)
-    }
-
-    fn data_available(buf: &Buffer<Self>) -> usize {
-        // The core counts in scans (it compares with the watermark).
-        let bytes = buf.data().queue.lock().available();
-        bytes.checked_div(buf.bytes_per_datum()).unwrap_or(0)
-    }
-
-    fn enable(buf: &Buffer<Self>) -> Result {
-        let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
-        let scan_bytes = buf.bytes_per_datum();
-        if scan_bytes == 0 {
-            return Err(EINVAL);
-        }
-        let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
-        let mut fresh = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
-        for _ in 0..geometry.blocks {
-            let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
-            fresh.push(Block::new(data, block_bytes), GFP_KERNEL)?;
-        }
-        // Old blocks are freed after the spinlock is released.
-        let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
-        let this = buf.data();
-        let _reader = this.reader.lock();
-        let mut queue = this.queue.lock();
-        for block in queue.drain_all() {
-            // Capacity is MAX_BLOCKS, the most the queue holds.
-            let _ = old.push_within_capacity(block);
-        }
-        queue.set_flush_threshold(buf.watermark().saturating_mul(scan_bytes));
-        while let Some(block) = fresh.pop() {
-            // At most MAX_BLOCKS by construction of the geometry.
-            let _ = queue.hardware.submit(block);
-        }
-        Ok(())
-    }
-
-    fn disable(_buf: &Buffer<Self>) -> Result {
-        // Completed blocks stay readable: the IIO core lets readers drain
-        // a disabled buffer.
-        Ok(())
-    }
-}
-
 /// One acquisition, from buffer enable to disable.
 struct Run {
     clock: ScanClock,
@@ -223,7 +136,9 @@ pub(crate) struct Adc {
     hw: SpinLockIrq<HwState>,
     #[pin]
     timer_handle: Mutex<Option<ArcHrTimerHandle<Adc>>>,
-    buffer: ARef<Buffer<FileioBuffer>>,
+    #[pin]
+    work: Work<Adc>,
+    buffer: ARef<Buffer<BlockBuffer>>,
     created: Instant<Monotonic>,
 }
 
@@ -234,7 +149,7 @@ impl_has_hr_timer! {
 }
 
 impl Adc {
-    fn new(buffer: ARef<Buffer<FileioBuffer>>) -> impl PinInit<Self, Error> {
+    fn new(buffer: ARef<Buffer<BlockBuffer>>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             timer <- HrTimer::new(),
             hw <- new_spinlock_irq!(
@@ -247,6 +162,7 @@ impl Adc {
                 "Adc::hw"
             ),
             timer_handle <- new_mutex!(None, "Adc::timer_handle"),
+            work <- new_work!("Adc::work"),
             buffer,
             created: Instant::now(),
         })
@@ -275,6 +191,8 @@ impl Adc {
         // callback; it also drops the timer's reference to `self`.
         let handle = self.timer_handle.lock().take();
         drop(handle);
+        // A queued engine run finds no run and returns.
+        work::flush(&self.work);
     }
 
     /// The raw code channel `channel` would read now.
@@ -289,30 +207,50 @@ impl Adc {
 impl HrTimerCallback for Adc {
     type Pointer<'a> = Arc<Self>;
 
+    /// The sample clock's tick: the DMA engine's work runs in process
+    /// context (like a threaded interrupt handler), because completing a
+    /// DMABUF block drops file references.
     fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let tick = match this.hw.lock().run.as_ref() {
+            Some(run) => run.clock.tick_ns(),
+            None => return HrTimerRestart::NoRestart,
+        };
+        // Already queued is fine: that run will take all due scans.
+        let _ = workqueue::system_highpri().enqueue(Arc::<Self>::from(this));
+        ctx.forward_now(Delta::from_nanos(tick as i64));
+        HrTimerRestart::Restart
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Adc { self.work }
+}
+
+impl WorkItem for Adc {
+    type Pointer = Arc<Self>;
+
+    /// Moves the scans due by now into the buffer's blocks.
+    fn run(this: Arc<Self>) {
         let mut hw = this.hw.lock();
         let Some(run) = hw.run.as_mut() else {
-            return HrTimerRestart::NoRestart;
+            return;
         };
         let now = run.started.elapsed().as_nanos().max(0) as u64;
         let (first, count) = run.clock.take_due(now);
         let clock = run.clock;
         let (layout, waveform, base) = (run.layout, run.waveform, run.timestamp_base);
-        let tick = clock.tick_ns();
-        let timestamp_of = |scan| base + clock.offset_of(scan) as i64;
-        let (completed, dropped) = this.buffer.data().queue.lock().produce(
-            first,
-            count,
-            layout.scan_bytes,
-            |out, first| fill_scans(out, &layout, waveform, first, timestamp_of),
-        );
-        hw.overruns += dropped;
         drop(hw);
+        let timestamp_of = |scan| base + clock.offset_of(scan) as i64;
+        let (completed, dropped) =
+            this.buffer
+                .data()
+                .produce(first, count, layout.scan_bytes, |out, first| {
+                    fill_scans(out, &layout, waveform, first, timestamp_of)
+                });
+        this.hw.lock().overruns += dropped;
         if completed > 0 {
             this.buffer.wake();
         }
-        ctx.forward_now(Delta::from_nanos(tick as i64));
-        HrTimerRestart::Restart
     }
 }
 
@@ -399,8 +337,7 @@ impl Driver for AdcDriver {
 
     fn postenable(&self, dev: &Device) -> Result {
         let buffer = &self.adc.buffer;
-        let channel_mask = (buffer.scan_mask() & ((1 << NUM_CHANNELS) - 1)) as u32;
-        let layout = ScanLayout::new(channel_mask, buffer.scan_timestamp());
+        let layout = BlockBuffer::scan_layout(buffer);
         if layout.scan_bytes != buffer.bytes_per_datum() {
             return Err(EINVAL);
         }
@@ -414,16 +351,47 @@ impl Driver for AdcDriver {
     }
 }
 
+/// One `dmabuf_adc` configfs directory: the IIO device and the char
+/// device of its buffer.
+pub(crate) struct AdcInstance {
+    // Fields drop in order: the char device node goes before the IIO
+    // device it hangs off.
+    _chardev: Pin<KBox<chardev::Registration<DmabufChannel>>>,
+    _iio: Registration<AdcDriver>,
+    buffer: ARef<Buffer<BlockBuffer>>,
+}
+
+impl Drop for AdcInstance {
+    fn drop(&mut self) {
+        // Before anything is torn down: DMABUF users get ENODEV and every
+        // queued fence signals.
+        self.buffer.data().kill();
+    }
+}
+
 /// The configfs type `dmabuf_adc`.
 pub(crate) struct AdcType;
 
 impl SwDeviceType for AdcType {
-    type Instance = Registration<AdcDriver>;
+    type Instance = AdcInstance;
 
     fn probe(name: &CStr) -> Result<Self::Instance> {
-        let buffer = Buffer::new(FileioBuffer::new(), Direction::In, DEFAULT_LENGTH)?;
+        let buffer = Buffer::new(BlockBuffer::new()?, Direction::In, DEFAULT_LENGTH)?;
         let adc = Arc::pin_init(Adc::new(buffer.clone()), GFP_KERNEL)?;
         let driver = Arc::new(AdcDriver { adc }, GFP_KERNEL)?;
-        Registration::new(name, &channels(), driver, &buffer)
+        let iio = Registration::new(name, &channels(), driver, &buffer)?;
+        let node = CString::try_from_fmt(fmt!("{}-dmabuf0", iio.dev_name()))?;
+        let channel = Arc::new(DmabufChannel::new(buffer.clone()), GFP_KERNEL)?;
+        // SAFETY: The IIO device outlives the char device: `_chardev`
+        // drops first.
+        let chardev = KBox::pin_init(
+            unsafe { chardev::Registration::new(node, iio.device_ptr(), 0o600, channel) },
+            GFP_KERNEL,
+        )?;
+        Ok(AdcInstance {
+            _chardev: chardev,
+            _iio: iio,
+            buffer,
+        })
     }
 }

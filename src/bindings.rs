@@ -22,3 +22,7 @@
 )]
 
 include!("iio_generated.rs");
+
+// One namespace for all raw bindings: the generated ones refer to the
+// kernel crate's types, and users see both through `crate::bindings`.
+pub(crate) use kernel::bindings::*;

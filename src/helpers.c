@@ -3,10 +3,16 @@
  * C helpers of the iio_dmabuf module: the IIO API's static inline
  * functions and macros, wrapped so that Rust can call them.
  */
+#include <linux/dma-mapping.h>
+#include <linux/fcntl.h>
+#include <linux/iosys-map.h>
 #include <linux/module.h>
+#include <linux/vmalloc.h>
 #include <linux/wait.h>
 
 #include "helpers.h"
+
+MODULE_IMPORT_NS("DMA_BUF");
 
 void *iio_dmabuf_helper_iio_priv(struct iio_dev *indio_dev)
 {
@@ -76,4 +82,115 @@ void iio_dmabuf_helper_module_get(void)
 void iio_dmabuf_helper_module_put(void)
 {
 	module_put(THIS_MODULE);
+}
+
+const char *iio_dmabuf_helper_dev_name(struct device *dev)
+{
+	return dev_name(dev);
+}
+
+/* Zeroed, page-aligned memory that userspace may map. */
+void *iio_dmabuf_helper_vmalloc_user(unsigned long size)
+{
+	return vmalloc_user(size);
+}
+
+void iio_dmabuf_helper_vfree(void *addr)
+{
+	vfree(addr);
+}
+
+int iio_dmabuf_helper_remap_vmalloc_range(struct vm_area_struct *vma,
+					  void *addr)
+{
+	return remap_vmalloc_range(vma, addr, vma->vm_pgoff);
+}
+
+struct page *iio_dmabuf_helper_vmalloc_to_page(const void *addr)
+{
+	return vmalloc_to_page(addr);
+}
+
+/* The export info macro names this module as owner: a DMABUF pins it. */
+struct dma_buf *iio_dmabuf_helper_dma_buf_export(const struct dma_buf_ops *ops,
+						 size_t size, void *priv)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+
+	exp_info.ops = ops;
+	exp_info.size = size;
+	exp_info.flags = O_RDWR;
+	exp_info.priv = priv;
+	return dma_buf_export(&exp_info);
+}
+
+void iio_dmabuf_helper_get_dma_buf(struct dma_buf *dmabuf)
+{
+	get_dma_buf(dmabuf);
+}
+
+void iio_dmabuf_helper_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
+{
+	iosys_map_set_vaddr(map, vaddr);
+}
+
+struct dma_fence *iio_dmabuf_helper_dma_fence_get(struct dma_fence *fence)
+{
+	return dma_fence_get(fence);
+}
+
+void iio_dmabuf_helper_dma_fence_put(struct dma_fence *fence)
+{
+	dma_fence_put(fence);
+}
+
+void iio_dmabuf_helper_dma_fence_set_error(struct dma_fence *fence, int error)
+{
+	dma_fence_set_error(fence, error);
+}
+
+int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv)
+{
+	return dma_resv_lock_interruptible(resv, NULL);
+}
+
+void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv)
+{
+	dma_resv_unlock(resv);
+}
+
+int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
+						struct page **pages,
+						unsigned int n_pages,
+						unsigned long size)
+{
+	return sg_alloc_table_from_pages(sgt, pages, n_pages, 0, size,
+					 GFP_KERNEL);
+}
+
+int iio_dmabuf_helper_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir)
+{
+	return dma_map_sgtable(dev, sgt, dir, 0);
+}
+
+void iio_dmabuf_helper_dma_unmap_sgtable(struct device *dev,
+					 struct sg_table *sgt,
+					 enum dma_data_direction dir)
+{
+	dma_unmap_sgtable(dev, sgt, dir, 0);
+}
+
+void iio_dmabuf_helper_dma_sync_sgtable_for_cpu(struct device *dev,
+						struct sg_table *sgt,
+						enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_cpu(dev, sgt, dir);
+}
+
+void iio_dmabuf_helper_dma_sync_sgtable_for_device(struct device *dev,
+						   struct sg_table *sgt,
+						   enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_device(dev, sgt, dir);
 }

@@ -7,6 +7,11 @@
 #define IIO_DMABUF_HELPERS_H
 
 #include <linux/configfs.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
+#include <linux/dma-resv.h>
+#include <linux/miscdevice.h>
+#include <linux/scatterlist.h>
 #include <linux/iio/buffer_impl.h>
 #include <linux/iio/iio.h>
 #include <linux/iio/sw_device.h>
@@ -24,5 +29,39 @@ void iio_dmabuf_swd_release(struct iio_sw_device *swd);
 void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer);
 void iio_dmabuf_helper_module_get(void);
 void iio_dmabuf_helper_module_put(void);
+const char *iio_dmabuf_helper_dev_name(struct device *dev);
+
+void *iio_dmabuf_helper_vmalloc_user(unsigned long size);
+void iio_dmabuf_helper_vfree(void *addr);
+int iio_dmabuf_helper_remap_vmalloc_range(struct vm_area_struct *vma,
+					  void *addr);
+struct page *iio_dmabuf_helper_vmalloc_to_page(const void *addr);
+
+struct dma_buf *iio_dmabuf_helper_dma_buf_export(const struct dma_buf_ops *ops,
+						 size_t size, void *priv);
+void iio_dmabuf_helper_get_dma_buf(struct dma_buf *dmabuf);
+void iio_dmabuf_helper_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+
+struct dma_fence *iio_dmabuf_helper_dma_fence_get(struct dma_fence *fence);
+void iio_dmabuf_helper_dma_fence_put(struct dma_fence *fence);
+void iio_dmabuf_helper_dma_fence_set_error(struct dma_fence *fence, int error);
+int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv);
+void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv);
+
+int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
+						struct page **pages,
+						unsigned int n_pages,
+						unsigned long size);
+int iio_dmabuf_helper_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir);
+void iio_dmabuf_helper_dma_unmap_sgtable(struct device *dev,
+					 struct sg_table *sgt,
+					 enum dma_data_direction dir);
+void iio_dmabuf_helper_dma_sync_sgtable_for_cpu(struct device *dev,
+						struct sg_table *sgt,
+						enum dma_data_direction dir);
+void iio_dmabuf_helper_dma_sync_sgtable_for_device(struct device *dev,
+						   struct sg_table *sgt,
+						   enum dma_data_direction dir);
 
 #endif /* IIO_DMABUF_HELPERS_H */

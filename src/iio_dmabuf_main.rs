@@ -10,11 +10,16 @@ use kernel::prelude::*;
 
 mod adc;
 mod bindings;
+mod buffer;
+mod chardev;
+mod dma;
 // Also the crate root of the host unit tests (Cargo.toml), where its API is
 // public.
 #[allow(unreachable_pub)]
 mod engine;
 mod iio;
+mod seed_api;
+mod work;
 
 module! {
     type: IioDmabufModule,
@@ -22,6 +27,21 @@ module! {
     authors: ["The iio_dmabuf developers"],
     description: "Virtual IIO converters with a zero-copy DMABUF interface",
     license: "GPL",
+    params: {
+        dmabuf_max_bytes: u64 {
+            default: 64 << 20,
+            description: "Most bytes of DMABUF blocks allocated per IIO buffer (ALLOC)",
+        },
+    },
+}
+
+/// `THIS_MODULE`, for C structures that name their owner.
+pub(crate) const THIS_MODULE_PTR: *mut kernel::bindings::module =
+    kernel::module::this_module::<IioDmabufModule>().as_ptr();
+
+/// The `dmabuf_max_bytes` module parameter.
+pub(crate) fn dmabuf_max_bytes() -> usize {
+    usize::try_from(module_parameters::dmabuf_max_bytes.value()).unwrap_or(usize::MAX)
 }
 
 struct IioDmabufModule {

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -35,6 +37,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/dma-buf.h>
+#include <linux/iio_dmabuf.h>
+#include <linux/sync_file.h>
 
 #define IIO_DEV_DIR	"/sys/bus/iio/devices"
 #define CFS_ROOT	"/sys/kernel/config"
@@ -935,6 +941,260 @@ static inline int run_capture(char *const argv[], char *out, size_t size,
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* DMABUF interface (include/uapi/linux/iio_dmabuf.h)                  */
+/* ------------------------------------------------------------------ */
+
+#define DMABUF_PARAM_MAX_BYTES	MODULE_SYSFS "/parameters/dmabuf_max_bytes"
+#define DMABUF_MAX_BLOCK_SIZE	(16ULL << 20)	/* largest single ALLOC */
+#define DMABUF_DEFAULT_MAX_BYTES (64ULL << 20)	/* dmabuf_max_bytes default */
+#define DMABUF_MAX_QUEUED	32		/* blocks queued at once */
+
+static inline size_t page_size(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Name of the DMABUF char device of buffer0: "iio:deviceN-dmabuf0" */
+static inline void adc_dmabuf_name(const struct adc *a, char *buf,
+				   size_t size)
+{
+	snprintf(buf, size, "iio:device%d-dmabuf0", a->devnum);
+}
+
+/* Path of the DMABUF char device of buffer0: /dev/iio:deviceN-dmabuf0 */
+static inline void adc_dmabuf_path(const struct adc *a, char *buf,
+				   size_t size)
+{
+	snprintf(buf, size, "/dev/iio:device%d-dmabuf0", a->devnum);
+}
+
+/* Open the DMABUF char device of buffer0 (O_CLOEXEC added). fd or -errno */
+static inline int adc_dmabuf_open(const struct adc *a, int flags)
+{
+	char path[64];
+	int fd;
+
+	adc_dmabuf_path(a, path, sizeof(path));
+	fd = open(path, flags | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* IIO_BUFFER_DMABUF_ALLOC_IOCTL with an explicit resv; fd or -errno */
+static inline int dmabuf_alloc_resv(int cfd, uint64_t size, uint64_t resv)
+{
+	struct iio_dmabuf_alloc_req req = { .size = size, .resv = resv };
+	int ret;
+
+	ret = ioctl(cfd, IIO_BUFFER_DMABUF_ALLOC_IOCTL, &req);
+	return ret >= 0 ? ret : -errno;
+}
+
+/* Allocate a DMABUF of @size bytes on the char device @cfd; fd or -errno */
+static inline int dmabuf_alloc(int cfd, uint64_t size)
+{
+	return dmabuf_alloc_resv(cfd, size, 0);
+}
+
+/* ENQUEUE with a given ioctl number (ENQUEUE or its SEED alias); 0/-errno */
+static inline int dmabuf_enqueue_cmd(int cfd, unsigned long cmd, uint32_t fd,
+				     uint32_t flags, uint64_t bytes_used)
+{
+	struct iio_dmabuf req = {
+		.fd = fd, .flags = flags, .bytes_used = bytes_used,
+	};
+
+	return ioctl(cfd, cmd, &req) ? -errno : 0;
+}
+
+static inline int dmabuf_enqueue(int cfd, int fd, uint64_t bytes_used)
+{
+	return dmabuf_enqueue_cmd(cfd, IIO_BUFFER_DMABUF_ENQUEUE_IOCTL,
+				  (uint32_t)fd, 0, bytes_used);
+}
+
+/* DMA_BUF_IOCTL_SYNC with @flags, retried on EINTR/EAGAIN; 0/-errno */
+static inline int dmabuf_sync(int dfd, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+	int ret;
+
+	do {
+		ret = ioctl(dfd, DMA_BUF_IOCTL_SYNC, &sync);
+	} while (ret && (errno == EINTR || errno == EAGAIN));
+	return ret ? -errno : 0;
+}
+
+static inline int dmabuf_sync_start(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+}
+
+static inline int dmabuf_sync_end(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+}
+
+/* poll() @fd for @events; 1 when any of them is set, 0 timeout, -errno */
+static inline int poll_events(int fd, short events, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	double end = now_s() + timeout_ms / 1000.0;
+	int ret;
+
+	for (;;) {
+		ret = poll(&pfd, 1, timeout_ms);
+		if (ret >= 0 || errno != EINTR)
+			break;
+		timeout_ms = (int)((end - now_s()) * 1000);
+		if (timeout_ms < 0)
+			timeout_ms = 0;
+	}
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return 0;
+	if (pfd.revents & events)
+		return 1;
+	return -EIO;
+}
+
+/* DMA_BUF_IOCTL_EXPORT_SYNC_FILE; the sync_file fd or -errno */
+static inline int dmabuf_export_sync_file(int dfd, uint32_t flags)
+{
+	struct dma_buf_export_sync_file req = { .flags = flags, .fd = -1 };
+
+	if (ioctl(dfd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &req))
+		return -errno;
+	return req.fd;
+}
+
+/*
+ * SYNC_IOC_FILE_INFO: @status gets 1 (signalled OK), 0 (active) or a
+ * negative errno (signalled with an error). Returns 0 or -errno.
+ */
+static inline int sync_file_status(int sfd, int *status)
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	if (ioctl(sfd, SYNC_IOC_FILE_INFO, &info))
+		return -errno;
+	*status = info.status;
+	return 0;
+}
+
+/*
+ * Wait up to @timeout_ms for the sync_file @sfd to signal (POLLIN), then
+ * return its status through @status. Returns 0, -ETIMEDOUT or -errno.
+ */
+static inline int sync_file_wait(int sfd, int timeout_ms, int *status)
+{
+	int ret = poll_events(sfd, POLLIN, timeout_ms);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	return sync_file_status(sfd, status);
+}
+
+/* Size of a DMABUF (lseek to its end); bytes or -errno */
+static inline long long dmabuf_size(int dfd)
+{
+	off_t end = lseek(dfd, 0, SEEK_END);
+
+	if (end < 0)
+		return -errno;
+	lseek(dfd, 0, SEEK_SET);
+	return (long long)end;
+}
+
+static inline int dmabuf_max_bytes_get(long long *v)
+{
+	return sysfs_read_ll(DMABUF_PARAM_MAX_BYTES, v);
+}
+
+static inline int dmabuf_max_bytes_set(long long v)
+{
+	return sysfs_write_ll(DMABUF_PARAM_MAX_BYTES, v);
+}
+
+/*
+ * A DMABUF block: its fd, its mapping (NULL if unmapped) and its size
+ * (the ALLOC size rounded up to a page, all of it mapped).
+ */
+struct dmabuf_block {
+	int fd;
+	uint8_t *map;
+	size_t size;
+};
+
+static inline void dmabuf_block_init(struct dmabuf_block *b)
+{
+	b->fd = -1;
+	b->map = NULL;
+	b->size = 0;
+}
+
+/* ALLOC @size bytes on @cfd into @b and, if @map, mmap all of it RW. */
+static inline int dmabuf_block_alloc(struct dmabuf_block *b, int cfd,
+				     size_t size, bool map)
+{
+	void *p;
+	int ret;
+
+	dmabuf_block_init(b);
+	ret = dmabuf_alloc(cfd, size);
+	if (ret < 0)
+		return ret;
+	b->fd = ret;
+	size = (size + page_size() - 1) / page_size() * page_size();
+	b->size = size;
+	if (!map)
+		return 0;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		close(b->fd);
+		b->fd = -1;
+		return ret;
+	}
+	b->map = p;
+	return 0;
+}
+
+/* Close and unmap (whatever is still open / mapped). */
+static inline void dmabuf_block_free(struct dmabuf_block *b)
+{
+	if (b->map)
+		munmap(b->map, b->size);
+	if (b->fd >= 0)
+		close(b->fd);
+	dmabuf_block_init(b);
+}
+
+/* n (mod 2^16) of the scan at @scan, from the first enabled channel */
+static inline uint16_t ramp_n_of(const struct scan_layout *l, const void *scan)
+{
+	if (!l->nch)
+		return 0;
+	return (uint16_t)(get_le16((const uint8_t *)scan + l->off[0]) -
+			  l->ch[0]);
+}
+
+/*
+ * Make @rc expect the scan @scan next (ramp on the first enabled channel):
+ * for checking a block on its own, where n need not follow the previous
+ * block. Timestamps are still required to increase.
+ */
+static inline void ramp_resync(struct ramp_check *rc, const void *scan)
+{
+	uint16_t n16 = ramp_n_of(&rc->l, scan);
+
+	rc->expect += (uint16_t)(n16 - (uint16_t)rc->expect);
 }
 
 #endif /* IIO_TEST_UTIL_H */

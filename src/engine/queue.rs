@@ -33,7 +33,6 @@ impl<T, const N: usize> Default for Ring<T, N> {
 
 impl<T, const N: usize> Ring<T, N> {
     /// Number of elements.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -141,7 +140,6 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
     }
 
     /// Number of blocks waiting.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pending.len()
     }
@@ -197,7 +195,6 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
     }
 
     /// Takes every waiting block out (the hardware stopped).
-    #[cfg(test)]
     pub fn drain(&mut self) -> impl Iterator<Item = Block<D>> + '_ {
         core::iter::from_fn(move || self.pending.pop_front())
     }

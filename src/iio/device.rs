@@ -333,6 +333,20 @@ impl<D: Driver> Registration<D> {
     }
 }
 
+impl<D: Driver> Registration<D> {
+    /// The `struct device` of the IIO device, e.g. as a parent.
+    pub(crate) fn device_ptr(&self) -> *mut kernel::bindings::device {
+        // SAFETY: Allocated, by the type invariant.
+        unsafe { &raw mut (*self.indio_dev.as_ptr()).dev }
+    }
+
+    /// The device's name in sysfs and /dev, `iio:deviceN`.
+    pub(crate) fn dev_name(&self) -> &CStr {
+        // SAFETY: A registered device has a name, valid while it lives.
+        unsafe { CStr::from_char_ptr(bindings::iio_dmabuf_helper_dev_name(self.device_ptr())) }
+    }
+}
+
 impl<D: Driver> Drop for Registration<D> {
     fn drop(&mut self) {
         // SAFETY: Registered, by the type invariant. Unregistering disables

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The IIO buffer of the virtual converters: one block queue engine that
+//! carries either the fileio path's kernel blocks (read()) or userspace
+//! DMABUF blocks (the seed API's ALLOC/ENQUEUE on the buffer's char
+//! device). The two are exclusive: see `Documentation/iio/dmabuf_api.rst`.
+
+use crate::{
+    dma::{
+        buf::{export_block, DmaBuf, FenceUsage, MemoryAccount},
+        fence::{Fence, FenceContext, SignallingSection},
+    },
+    engine::{
+        queue::{Block, FileioGeometry, FileioQueue, HardwareQueue, Ring, MAX_BLOCKS},
+        scan::{ScanLayout, NUM_CHANNELS},
+    },
+    iio::buffer::{Buffer, BufferOps},
+};
+use core::{
+    ops::{Deref, DerefMut},
+    sync::atomic::{AtomicU64, Ordering},
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{new_spinlock_irq, Arc, Mutex, SpinLockIrq},
+    uaccess::UserSliceWriter,
+};
+
+/// A userspace DMABUF block in the hardware queue.
+///
+/// # Invariants
+///
+/// `dmabuf` was exported by this module and the queue holds its claim;
+/// `data` points to its memory, `bytes_used` bytes of it.
+pub(crate) struct QueuedBlock {
+    dmabuf: DmaBuf,
+    fence: Fence,
+    data: *mut u8,
+    bytes_used: usize,
+}
+
+// SAFETY: The raw pointer is to memory owned by `dmabuf`, not to anything
+// thread-local.
+unsafe impl Send for QueuedBlock {}
+
+impl QueuedBlock {
+    /// Ends the block's trip: gives up the claim, signals the fence (with
+    /// `error` if any) and drops the queue's reference.
+    fn complete(self, error: Option<Error>) {
+        if let Some(memory) = self.dmabuf.block() {
+            memory.unclaim();
+        }
+        self.fence.signal(error);
+    }
+}
+
+impl Deref for QueuedBlock {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: By the type invariant the memory is alive (`dmabuf` holds
+        // it) and claimed by the queue, which owns `self`: no other kernel
+        // user accesses it. (Userspace could write it through a mapping
+        // while queued, against the protocol; like a device's DMA that can
+        // garble the data, nothing else.)
+        unsafe { core::slice::from_raw_parts(self.data, self.bytes_used) }
+    }
+}
+
+impl DerefMut for QueuedBlock {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: As in `deref`; `&mut self` makes this the only user.
+        unsafe { core::slice::from_raw_parts_mut(self.data, self.bytes_used) }
+    }
+}
+
+/// Which path feeds the hardware during one enabled period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Session {
+    Fileio,
+    Dmabuf,
+}
+
+struct Queues {
+    fileio: FileioQueue<KVVec<u8>>,
+    dmabuf: HardwareQueue<QueuedBlock>,
+    /// Set while the buffer is enabled.
+    session: Option<Session>,
+    /// The DMABUF char device is open.
+    dmabuf_open: bool,
+    /// The device was removed.
+    dead: bool,
+}
+
+/// Completed or cancelled DMABUF blocks, finished outside the queue lock.
+type Finished = Ring<QueuedBlock, MAX_BLOCKS>;
+
+fn finish_all(finished: &mut Finished, error: Option<Error>) {
+    let _signalling = SignallingSection::begin();
+    while let Some(block) = finished.pop_front() {
+        block.complete(error);
+    }
+}
+
+/// The buffer implementation (`iio::buffer::BufferOps`).
+#[pin_data]
+pub(crate) struct BlockBuffer {
+    #[pin]
+    queues: SpinLockIrq<Queues>,
+    /// Serialises readers, and readers against re-allocation.
+    #[pin]
+    reader: Mutex<()>,
+    /// Serialises ENQUEUE, so that a checked queue slot stays free.
+    #[pin]
+    enqueue: Mutex<()>,
+    fences: FenceContext,
+    seqno: AtomicU64,
+    account: Arc<MemoryAccount>,
+}
+
+/// A DMABUF enqueue request (`struct iio_dmabuf`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EnqueueRequest {
+    pub(crate) fd: u32,
+    pub(crate) flags: u32,
+    pub(crate) bytes_used: u64,
+}
+
+impl BlockBuffer {
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
+        Ok(try_pin_init!(Self {
+            queues <- new_spinlock_irq!(
+                Queues {
+                    fileio: FileioQueue::default(),
+                    dmabuf: HardwareQueue::default(),
+                    session: None,
+                    dmabuf_open: false,
+                    dead: false,
+                },
+                "BlockBuffer::queues"
+            ),
+            reader <- new_mutex!((), "BlockBuffer::reader"),
+            enqueue <- new_mutex!((), "BlockBuffer::enqueue"),
+            fences: FenceContext::new(),
+            seqno: AtomicU64::new(0),
+            account,
+        }))
+    }
+
+    /// Layout of a scan with the channels selected now.
+    pub(crate) fn scan_layout(buf: &Buffer<Self>) -> ScanLayout {
+        let channel_mask = buf.scan_mask() & ((1 << NUM_CHANNELS) - 1);
+        ScanLayout::new(channel_mask as u32, buf.scan_timestamp())
+    }
+
+    /// The hardware produced `count` scans numbered from `first`: fill
+    /// them into the blocks of the current session. Returns the number of
+    /// completed blocks and of dropped scans. Process context: completing
+    /// a DMABUF block drops a file reference.
+    pub(crate) fn produce(
+        &self,
+        first: u64,
+        count: u64,
+        scan_bytes: usize,
+        fill: impl FnMut(&mut [u8], u64),
+    ) -> (usize, u64) {
+        let mut finished = Finished::default();
+        let result = {
+            let mut q = self.queues.lock();
+            match q.session {
+                Some(Session::Fileio) => q.fileio.produce(first, count, scan_bytes, fill),
+                Some(Session::Dmabuf) => {
+                    let dropped = q.dmabuf.produce(first, count, scan_bytes, fill, |block| {
+                        // At most MAX_BLOCKS can be queued.
+                        let _ = finished.push_back(block.data);
+                    });
+                    (finished.len(), dropped)
+                }
+                None => (0, 0),
+            }
+        };
+        finish_all(&mut finished, None);
+        result
+    }
+
+    /// Completes every queued DMABUF block with `error`.
+    fn cancel_dmabufs(&self, error: Error) {
+        let mut finished = Finished::default();
+        for block in self.queues.lock().dmabuf.drain() {
+            let _ = finished.push_back(block.data);
+        }
+        finish_all(&mut finished, Some(error));
+    }
+
+    /// The device is going away: no more DMABUF use, queued blocks
+    /// complete with `ENODEV`.
+    pub(crate) fn kill(&self) {
+        let _enqueue = self.enqueue.lock();
+        self.queues.lock().dead = true;
+        self.cancel_dmabufs(ENODEV);
+    }
+
+    /// The DMABUF char device is being opened: exclusive with itself and
+    /// with an enabled fileio session.
+    pub(crate) fn open_dmabuf(&self) -> Result {
+        let mut q = self.queues.lock();
+        if q.dead {
+            return Err(ENODEV);
+        }
+        if q.dmabuf_open || q.session == Some(Session::Fileio) {
+            return Err(EBUSY);
+        }
+        q.dmabuf_open = true;
+        Ok(())
+    }
+
+    /// The DMABUF char device was closed: its queued blocks complete with
+    /// `ECANCELED`.
+    pub(crate) fn close_dmabuf(&self) {
+        let _enqueue = self.enqueue.lock();
+        self.queues.lock().dmabuf_open = false;
+        self.cancel_dmabufs(ECANCELED);
+    }
+
+    /// ALLOC: a new zeroed DMABUF block of `size` bytes, charged to this
+    /// buffer within `limit` bytes in all.
+    pub(crate) fn alloc_dmabuf(&self, size: u64, limit: usize) -> Result<DmaBuf> {
+        if self.queues.lock().dead {
+            return Err(ENODEV);
+        }
+        export_block(size.try_into().map_err(|_| EINVAL)?, &self.account, limit)
+    }
+
+    /// ENQUEUE: queues a block of ours for the hardware, with a new fence
+    /// on its reservation object.
+    pub(crate) fn enqueue_dmabuf(buf: &Buffer<Self>, req: EnqueueRequest) -> Result {
+        let this = buf.data();
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        let dmabuf = DmaBuf::from_fd(req.fd.try_into().map_err(|_| EBADF)?)?;
+        let memory = dmabuf.block().ok_or(EINVAL)?;
+        let bytes_used = usize::try_from(req.bytes_used).map_err(|_| EINVAL)?;
+        // The scan size of the channels enabled now (the core updates
+        // bytes_per_datum only when it enables the buffer).
+        let scan_bytes = Self::scan_layout(buf).scan_bytes;
+        if bytes_used == 0
+            || bytes_used > dmabuf.size()
+            || scan_bytes == 0
+            || bytes_used % scan_bytes != 0
+        {
+            return Err(EINVAL);
+        }
+        let _enqueue = this.enqueue.lock();
+        {
+            let q = this.queues.lock();
+            if q.dead {
+                return Err(ENODEV);
+            }
+            if q.dmabuf.len() >= MAX_BLOCKS {
+                return Err(ENOSPC);
+            }
+        }
+        if !memory.claim() {
+            return Err(EBUSY);
+        }
+        let seqno = this.seqno.fetch_add(1, Ordering::Relaxed) + 1;
+        let fence = match Fence::new(&this.fences, seqno) {
+            Ok(f) => f,
+            Err(e) => {
+                memory.unclaim();
+                return Err(e);
+            }
+        };
+        if let Err(e) = dmabuf.add_fence(&fence, FenceUsage::Write) {
+            memory.unclaim();
+            // Never published: signal it anyway, every fence must be.
+            fence.signal(Some(e));
+            return Err(e);
+        }
+        // INVARIANT: Ours (checked by `block()`), claimed above.
+        let block = QueuedBlock {
+            data: memory.as_ptr(),
+            dmabuf,
+            fence,
+            bytes_used,
+        };
+        // The slot checked above is still free: only ENQUEUE adds blocks,
+        // and it is serialised.
+        if let Err(block) = this
+            .queues
+            .lock()
+            .dmabuf
+            .submit(Block::new(block, bytes_used))
+        {
+            block.data.complete(Some(ENOSPC));
+            return Err(ENOSPC);
+        }
+        Ok(())
+    }
+}
+
+impl BufferOps for BlockBuffer {
+    fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize> {
+        let scan_bytes = buf.bytes_per_datum();
+        if scan_bytes == 0 || out.len() < scan_bytes {
+            return Err(EINVAL);
+        }
+        let this = buf.data();
+        let _reader = this.reader.lock();
+        {
+            let q = this.queues.lock();
+            if q.dmabuf_open || q.session == Some(Session::Dmabuf) {
+                return Err(EBUSY);
+            }
+        }
+        let mut total = 0;
+        while out.len() >= scan_bytes {
+            let Some(block) = this.queues.lock().fileio.take_for_read() else {
+                break;
+            };
+            let start = block.consumed;
+            let n = (block.filled - start).min(out.len() / scan_bytes * scan_bytes);
+            // Copy outside the spinlock: this may fault and sleep.
+            let copied = out.write_slice(&block.data[start..start + n]);
+            let consumed = if copied.is_ok() { n } else { 0 };
+            this.queues.lock().fileio.return_after_read(block, consumed);
+            match copied {
+                Ok(()) => total += n,
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(total)
+    }
+
+    fn data_available(buf: &Buffer<Self>) -> usize {
+        // The core counts in scans (it compares with the watermark).
+        let bytes = buf.data().queues.lock().fileio.available();
+        bytes.checked_div(buf.bytes_per_datum()).unwrap_or(0)
+    }
+
+    fn enable(buf: &Buffer<Self>) -> Result {
+        let this = buf.data();
+        let _reader = this.reader.lock();
+        if this.queues.lock().dmabuf_open {
+            this.queues.lock().session = Some(Session::Dmabuf);
+            return Ok(());
+        }
+        let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
+        let scan_bytes = buf.bytes_per_datum();
+        if scan_bytes == 0 {
+            return Err(EINVAL);
+        }
+        let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
+        let mut fresh = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
+        for _ in 0..geometry.blocks {
+            let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
+            fresh.push(Block::new(data, block_bytes), GFP_KERNEL)?;
+        }
+        // Old blocks are freed after the spinlock is released.
+        let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
+        let mut q = this.queues.lock();
+        if q.dmabuf_open {
+            // The char device was opened meanwhile: DMABUF it is.
+            q.session = Some(Session::Dmabuf);
+            return Ok(());
+        }
+        for block in q.fileio.drain_all() {
+            // Capacity is MAX_BLOCKS, the most the queue holds.
+            let _ = old.push_within_capacity(block);
+        }
+        q.fileio
+            .set_flush_threshold(buf.watermark().saturating_mul(scan_bytes));
+        while let Some(block) = fresh.pop() {
+            // At most MAX_BLOCKS by construction of the geometry.
+            let _ = q.fileio.hardware.submit(block);
+        }
+        q.session = Some(Session::Fileio);
+        Ok(())
+    }
+
+    fn disable(buf: &Buffer<Self>) -> Result {
+        // Fileio blocks stay readable: the IIO core lets readers drain a
+        // disabled buffer. DMABUF blocks in flight complete with an error.
+        let this = buf.data();
+        let _enqueue = this.enqueue.lock();
+        this.queues.lock().session = None;
+        this.cancel_dmabufs(ECANCELED);
+        Ok(())
+    }
+}

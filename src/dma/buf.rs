@@ -1,0 +1,484 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DMABUFs: references to any `struct dma_buf`, and the exporter of the
+//! blocks this module allocates (vmalloc memory userspace can map, that
+//! devices can import through an sg_table, and the kernel can vmap).
+
+use super::fence::Fence;
+use crate::bindings;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+use kernel::{
+    error::{from_err_ptr, from_result, to_result},
+    ffi, new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    types::Opaque,
+};
+
+/// How a fence uses the buffer it is added to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FenceUsage {
+    /// The device writes the buffer (input).
+    Write,
+}
+
+/// A reference to a DMABUF, ours or anybody's.
+///
+/// # Invariants
+///
+/// `ptr` is a live `dma_buf` and this value owns one file reference to it.
+pub(crate) struct DmaBuf {
+    ptr: NonNull<bindings::dma_buf>,
+}
+
+// SAFETY: A dma_buf reference may be used and dropped from any thread
+// (dma_buf_put defers to a work item in interrupt context).
+unsafe impl Send for DmaBuf {}
+// SAFETY: Shared references only read immutable fields.
+unsafe impl Sync for DmaBuf {}
+
+impl DmaBuf {
+    /// The DMABUF behind file descriptor `fd`: `EBADF` if `fd` is not
+    /// open, `EINVAL` if it is not a DMABUF.
+    pub(crate) fn from_fd(fd: i32) -> Result<Self> {
+        // SAFETY: No requirement; the result is a new reference or an error.
+        let ptr = from_err_ptr(unsafe { bindings::dma_buf_get(fd) })?;
+        // INVARIANT: `dma_buf_get` returned a new reference.
+        Ok(Self {
+            // SAFETY: Not an error pointer, hence not NULL.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        })
+    }
+
+    fn as_raw(&self) -> *mut bindings::dma_buf {
+        self.ptr.as_ptr()
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        // SAFETY: Valid by the type invariant; `size` never changes.
+        unsafe { (*self.as_raw()).size }
+    }
+
+    /// The block's memory, if this module exported the DMABUF.
+    pub(crate) fn block(&self) -> Option<&BlockMemory> {
+        // SAFETY: Valid by the type invariant; `ops` and `priv` never change.
+        let (ops, private) = unsafe { ((*self.as_raw()).ops, (*self.as_raw()).priv_) };
+        if !core::ptr::eq(ops, &BLOCK_OPS) {
+            return None;
+        }
+        // SAFETY: Our DMABUFs carry a `BlockMemory` in `priv`, freed only
+        // by `release`, which cannot run while this reference lives.
+        Some(unsafe { &*private.cast::<BlockMemory>() })
+    }
+
+    /// Adds `fence` to the DMABUF's reservation object. Waits
+    /// (interruptibly) for the reservation lock.
+    pub(crate) fn add_fence(&self, fence: &Fence, usage: FenceUsage) -> Result {
+        let usage = match usage {
+            FenceUsage::Write => bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
+        };
+        // SAFETY: Valid by the type invariant; every DMABUF has a resv.
+        let resv = unsafe { (*self.as_raw()).resv };
+        // SAFETY: `resv` is valid while the DMABUF is.
+        to_result(unsafe { bindings::iio_dmabuf_helper_dma_resv_lock_interruptible(resv) })?;
+        // SAFETY: Locked above; a reserved slot makes the add infallible.
+        let reserved = to_result(unsafe { bindings::dma_resv_reserve_fences(resv, 1) });
+        if reserved.is_ok() {
+            // SAFETY: Locked, slot reserved, fence valid (the resv takes its
+            // own reference).
+            unsafe { bindings::dma_resv_add_fence(resv, fence.as_raw(), usage) };
+        }
+        // SAFETY: Locked above.
+        unsafe { bindings::iio_dmabuf_helper_dma_resv_unlock(resv) };
+        reserved
+    }
+
+    /// Installs a new file descriptor (O_CLOEXEC) for the DMABUF; the
+    /// descriptor takes over this reference.
+    pub(crate) fn into_fd(self) -> Result<i32> {
+        // SAFETY: Valid by the type invariant.
+        let fd = unsafe { bindings::dma_buf_fd(self.as_raw(), bindings::O_CLOEXEC as i32) };
+        to_result(fd)?;
+        // The reference now belongs to the file descriptor.
+        core::mem::forget(self);
+        Ok(fd)
+    }
+}
+
+impl Clone for DmaBuf {
+    fn clone(&self) -> Self {
+        // SAFETY: Valid by the type invariant.
+        unsafe { bindings::iio_dmabuf_helper_get_dma_buf(self.as_raw()) };
+        // INVARIANT: The clone owns the new reference.
+        Self { ptr: self.ptr }
+    }
+}
+
+impl Drop for DmaBuf {
+    fn drop(&mut self) {
+        // SAFETY: This value owns a reference.
+        unsafe { bindings::dma_buf_put(self.as_raw()) };
+    }
+}
+
+/// Bytes of block memory charged to one owner (an IIO buffer), against a
+/// limit.
+pub(crate) struct MemoryAccount {
+    used: AtomicUsize,
+}
+
+impl MemoryAccount {
+    pub(crate) fn new() -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Charges `bytes`, unless that would exceed `limit`: `ENOMEM`.
+    fn charge(&self, bytes: usize, limit: usize) -> Result {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(bytes).filter(|&total| total <= limit)
+            })
+            .map(|_| ())
+            .map_err(|_| ENOMEM)
+    }
+
+    fn uncharge(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// One device mapping of a block (an importer's `map_dma_buf`).
+struct DeviceMapping {
+    dev: *mut bindings::device,
+    sgt: *mut bindings::sg_table,
+    dir: bindings::dma_data_direction,
+}
+
+/// The memory of a block exported by this module.
+///
+/// # Invariants
+///
+/// `vaddr` is a `vmalloc_user` allocation of `size` bytes (a whole number
+/// of pages) owned by this value, and `pages` lists its pages.
+#[pin_data(PinnedDrop)]
+pub(crate) struct BlockMemory {
+    vaddr: NonNull<u8>,
+    size: usize,
+    pages: KVec<*mut bindings::page>,
+    queued: AtomicBool,
+    account: Arc<MemoryAccount>,
+    #[pin]
+    mappings: Mutex<KVec<DeviceMapping>>,
+}
+
+// SAFETY: The memory is not tied to a thread; the mapping list is locked.
+unsafe impl Send for BlockMemory {}
+// SAFETY: As above; shared access only reads immutable fields or locks.
+unsafe impl Sync for BlockMemory {}
+
+impl BlockMemory {
+    /// Claims the block for a queue: false if a queue already has it.
+    pub(crate) fn claim(&self) -> bool {
+        !self.queued.swap(true, Ordering::AcqRel)
+    }
+
+    /// Gives up the queue's claim (the block completed).
+    pub(crate) fn unclaim(&self) {
+        self.queued.store(false, Ordering::Release);
+    }
+
+    /// Start of the memory: `size()` bytes, valid while the DMABUF lives.
+    /// Whoever holds the claim (see [`BlockMemory::claim`]) may write it.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.vaddr.as_ptr()
+    }
+
+    fn sync(&self, for_cpu: bool) {
+        for m in self.mappings.lock().iter() {
+            // SAFETY: Each recorded mapping is live until unmapped, which
+            // removes it from the list under the same lock.
+            unsafe {
+                if for_cpu {
+                    bindings::iio_dmabuf_helper_dma_sync_sgtable_for_cpu(m.dev, m.sgt, m.dir);
+                } else {
+                    bindings::iio_dmabuf_helper_dma_sync_sgtable_for_device(m.dev, m.sgt, m.dir);
+                }
+            }
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for BlockMemory {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Owned by the type invariant; no mapping outlives the
+        // DMABUF, whose release drops this.
+        unsafe { bindings::iio_dmabuf_helper_vfree(self.vaddr.as_ptr().cast()) };
+        self.account.uncharge(self.size);
+    }
+}
+
+/// Largest block, in bytes.
+pub(crate) const MAX_BLOCK_SIZE: usize = 16 << 20;
+
+/// Allocates a zeroed block of `size` bytes (rounded up to whole pages),
+/// charged to `account` within `limit`, and exports it as a DMABUF.
+pub(crate) fn export_block(
+    size: usize,
+    account: &Arc<MemoryAccount>,
+    limit: usize,
+) -> Result<DmaBuf> {
+    const PAGE: usize = kernel::page::PAGE_SIZE;
+    if size == 0 || size > MAX_BLOCK_SIZE {
+        return Err(EINVAL);
+    }
+    let size = size.div_ceil(PAGE) * PAGE;
+    account.charge(size, limit)?;
+    // SAFETY: No requirement; the memory is zeroed.
+    let Some(vaddr) =
+        NonNull::new(unsafe { bindings::iio_dmabuf_helper_vmalloc_user(size as ffi::c_ulong) })
+    else {
+        account.uncharge(size);
+        return Err(ENOMEM);
+    };
+    let vaddr = vaddr.cast::<u8>();
+    let free_early = || {
+        // SAFETY: Allocated above and not shared yet.
+        unsafe { bindings::iio_dmabuf_helper_vfree(vaddr.as_ptr().cast()) };
+        account.uncharge(size);
+    };
+    let mut pages = match KVec::with_capacity(size / PAGE, GFP_KERNEL) {
+        Ok(p) => p,
+        Err(e) => {
+            free_early();
+            return Err(e.into());
+        }
+    };
+    for i in 0..size / PAGE {
+        // SAFETY: Inside the allocation; capacity reserved above.
+        let page = unsafe {
+            bindings::iio_dmabuf_helper_vmalloc_to_page(vaddr.as_ptr().add(i * PAGE).cast())
+        };
+        let _ = pages.push_within_capacity(page);
+    }
+    // From here on the memory belongs to `BlockMemory`, whose drop frees it.
+    let memory = KBox::pin_init(
+        try_pin_init!(BlockMemory {
+            vaddr,
+            size,
+            pages,
+            queued: AtomicBool::new(false),
+            account: account.clone(),
+            mappings <- new_mutex!(KVec::new(), "BlockMemory::mappings"),
+        }),
+        GFP_KERNEL,
+    );
+    let memory = match memory {
+        Ok(m) => m,
+        Err(e) => {
+            free_early();
+            return Err(e);
+        }
+    };
+    // SAFETY: Not moved out: `release` rebuilds the pinned box.
+    let private = KBox::into_raw(unsafe { Pin::into_inner_unchecked(memory) });
+    // SAFETY: `BLOCK_OPS` is static; on success the DMABUF owns `private`.
+    let ptr =
+        unsafe { bindings::iio_dmabuf_helper_dma_buf_export(&BLOCK_OPS, size, private.cast()) };
+    match from_err_ptr(ptr) {
+        // INVARIANT: A new DMABUF with its first reference.
+        Ok(ptr) => Ok(DmaBuf {
+            // SAFETY: Not an error pointer, hence not NULL.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }),
+        Err(e) => {
+            // SAFETY: The export failed: `private` is still ours.
+            drop(unsafe { KBox::from_raw(private) });
+            Err(e)
+        }
+    }
+}
+
+/// # Safety
+///
+/// `dmabuf` must be a DMABUF exported by [`export_block`].
+unsafe fn memory_of<'a>(dmabuf: *mut bindings::dma_buf) -> &'a BlockMemory {
+    // SAFETY: Per the function's safety requirement.
+    unsafe { &*(*dmabuf).priv_.cast::<BlockMemory>() }
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_map(
+    attach: *mut bindings::dma_buf_attachment,
+    dir: bindings::dma_data_direction,
+) -> *mut bindings::sg_table {
+    let map = || -> Result<*mut bindings::sg_table> {
+        // SAFETY: The core passes a valid attachment of one of our DMABUFs.
+        let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
+        let sgt = KBox::<Opaque<bindings::sg_table>>::new_uninit(GFP_KERNEL)?;
+        let sgt = KBox::into_raw(sgt).cast::<bindings::sg_table>();
+        let free = |sgt: *mut bindings::sg_table| {
+            // SAFETY: Allocated above as a KBox and not shared.
+            drop(unsafe { KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()) })
+        };
+        // SAFETY: `sgt` is writable memory for a table, `pages` lists the
+        // block's pages.
+        let ret = unsafe {
+            bindings::iio_dmabuf_helper_sg_alloc_table_from_pages(
+                sgt,
+                mem.pages.as_ptr().cast_mut(),
+                mem.pages.len() as u32,
+                mem.size as ffi::c_ulong,
+            )
+        };
+        if let Err(e) = to_result(ret) {
+            free(sgt);
+            return Err(e);
+        }
+        // SAFETY: A valid table of our pages, and the importer's device.
+        let ret = unsafe { bindings::iio_dmabuf_helper_dma_map_sgtable(dev, sgt, dir) };
+        let recorded = to_result(ret).and_then(|()| {
+            mem.mappings
+                .lock()
+                .push(DeviceMapping { dev, sgt, dir }, GFP_KERNEL)
+                .map_err(|e| {
+                    // SAFETY: Mapped just above.
+                    unsafe { bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir) };
+                    e.into()
+                })
+        });
+        if let Err(e) = recorded {
+            // SAFETY: Allocated by sg_alloc_table_from_pages above.
+            unsafe { bindings::sg_free_table(sgt) };
+            free(sgt);
+            return Err(e);
+        }
+        Ok(sgt)
+    };
+    match map() {
+        Ok(sgt) => sgt,
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_unmap(
+    attach: *mut bindings::dma_buf_attachment,
+    sgt: *mut bindings::sg_table,
+    dir: bindings::dma_data_direction,
+) {
+    // SAFETY: The core passes an attachment of one of our DMABUFs and a
+    // table `block_map` returned for it.
+    let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
+    mem.mappings.lock().retain(|m| m.sgt != sgt);
+    // SAFETY: Mapped and allocated by `block_map`, no longer listed.
+    unsafe {
+        bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir);
+        bindings::sg_free_table(sgt);
+        drop(KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()));
+    }
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_release(dmabuf: *mut bindings::dma_buf) {
+    // SAFETY: The last reference is gone: `priv` is ours to free, and it
+    // is the pinned box made by `export_block`.
+    drop(unsafe { Pin::new_unchecked(KBox::from_raw((*dmabuf).priv_.cast::<BlockMemory>())) });
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_begin_cpu_access(
+    dmabuf: *mut bindings::dma_buf,
+    _dir: bindings::dma_data_direction,
+) -> ffi::c_int {
+    // SAFETY: The core passes one of our DMABUFs. (It already waited for
+    // the fences of the reservation object.)
+    unsafe { memory_of(dmabuf) }.sync(true);
+    0
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_end_cpu_access(
+    dmabuf: *mut bindings::dma_buf,
+    _dir: bindings::dma_data_direction,
+) -> ffi::c_int {
+    // SAFETY: The core passes one of our DMABUFs.
+    unsafe { memory_of(dmabuf) }.sync(false);
+    0
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_mmap(
+    dmabuf: *mut bindings::dma_buf,
+    vma: *mut bindings::vm_area_struct,
+) -> ffi::c_int {
+    from_result(|| {
+        // SAFETY: The core passes one of our DMABUFs and a new vma (it has
+        // checked the range against the size); the helper checks again and
+        // maps the vmalloc_user pages, which are refcounted by the vma.
+        to_result(unsafe {
+            bindings::iio_dmabuf_helper_remap_vmalloc_range(
+                vma,
+                memory_of(dmabuf).vaddr.as_ptr().cast(),
+            )
+        })?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_vmap(
+    dmabuf: *mut bindings::dma_buf,
+    map: *mut bindings::iosys_map,
+) -> ffi::c_int {
+    // SAFETY: The core passes one of our DMABUFs and a map to fill; the
+    // memory is already mapped in the kernel.
+    unsafe {
+        bindings::iio_dmabuf_helper_iosys_map_set_vaddr(
+            map,
+            memory_of(dmabuf).vaddr.as_ptr().cast(),
+        )
+    };
+    0
+}
+
+/// # Safety
+///
+/// Called by the dma-buf core on a DMABUF exported by [`export_block`].
+unsafe extern "C" fn block_vunmap(_dmabuf: *mut bindings::dma_buf, _map: *mut bindings::iosys_map) {
+}
+
+static BLOCK_OPS: bindings::dma_buf_ops = bindings::dma_buf_ops {
+    attach: None,
+    detach: None,
+    pin: None,
+    unpin: None,
+    map_dma_buf: Some(block_map),
+    unmap_dma_buf: Some(block_unmap),
+    release: Some(block_release),
+    begin_cpu_access: Some(block_begin_cpu_access),
+    end_cpu_access: Some(block_end_cpu_access),
+    mmap: Some(block_mmap),
+    vmap: Some(block_vmap),
+    vunmap: Some(block_vunmap),
+};

@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstractions over dma-fence and over exporting and importing
+//! DMABUFs: the DMA-side counterpart of `crate::iio`.
+
+pub(crate) mod buf;
+pub(crate) mod fence;
