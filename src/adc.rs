@@ -337,7 +337,7 @@ impl Driver for AdcDriver {
 
     fn postenable(&self, dev: &Device) -> Result {
         let buffer = &self.adc.buffer;
-        let layout = BlockBuffer::scan_layout(buffer);
+        let layout = BlockBuffer::scan_layout(buffer)?;
         if layout.scan_bytes != buffer.bytes_per_datum() {
             return Err(EINVAL);
         }

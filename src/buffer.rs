@@ -149,10 +149,18 @@ impl BlockBuffer {
         }))
     }
 
-    /// Layout of a scan with the channels selected now.
-    pub(crate) fn scan_layout(buf: &Buffer<Self>) -> ScanLayout {
-        let channel_mask = buf.scan_mask() & ((1 << NUM_CHANNELS) - 1);
-        ScanLayout::new(channel_mask as u32, buf.scan_timestamp())
+    /// Layout of a scan with the channels selected now, unless the device
+    /// was removed (`ENODEV`).
+    pub(crate) fn scan_layout(buf: &Buffer<Self>) -> Result<ScanLayout> {
+        let this = buf.data();
+        // `kill` sets `dead` under this lock before the device unregisters.
+        let _enqueue = this.enqueue.lock();
+        if this.queues.lock().dead {
+            return Err(ENODEV);
+        }
+        // SAFETY: Not dead, under the lock `kill` takes: still registered.
+        let channel_mask = unsafe { buf.scan_mask() } & ((1 << NUM_CHANNELS) - 1);
+        Ok(ScanLayout::new(channel_mask as u32, buf.scan_timestamp()))
     }
 
     /// The hardware produced `count` scans numbered from `first`: fill
@@ -245,7 +253,7 @@ impl BlockBuffer {
         let bytes_used = usize::try_from(req.bytes_used).map_err(|_| EINVAL)?;
         // The scan size of the channels enabled now (the core updates
         // bytes_per_datum only when it enables the buffer).
-        let scan_bytes = Self::scan_layout(buf).scan_bytes;
+        let scan_bytes = Self::scan_layout(buf)?.scan_bytes;
         if bytes_used == 0
             || bytes_used > dmabuf.size()
             || scan_bytes == 0
@@ -253,16 +261,7 @@ impl BlockBuffer {
         {
             return Err(EINVAL);
         }
-        let _enqueue = this.enqueue.lock();
-        {
-            let q = this.queues.lock();
-            if q.dead {
-                return Err(ENODEV);
-            }
-            if q.dmabuf.len() >= MAX_BLOCKS {
-                return Err(ENOSPC);
-            }
-        }
+        this.check_room()?;
         if !memory.claim() {
             return Err(EBUSY);
         }
@@ -287,18 +286,36 @@ impl BlockBuffer {
             fence,
             bytes_used,
         };
-        // The slot checked above is still free: only ENQUEUE adds blocks,
-        // and it is serialised.
-        if let Err(block) = this
-            .queues
-            .lock()
-            .dmabuf
-            .submit(Block::new(block, bytes_used))
-        {
-            block.data.complete(Some(ENOSPC));
-            return Err(ENOSPC);
+        this.submit_dmabuf(Block::new(block, bytes_used))
+    }
+
+    /// Fails early when an ENQUEUE could not be queued.
+    fn check_room(&self) -> Result {
+        let q = self.queues.lock();
+        if q.dead {
+            Err(ENODEV)
+        } else if q.dmabuf.len() >= MAX_BLOCKS {
+            Err(ENOSPC)
+        } else {
+            Ok(())
         }
-        Ok(())
+    }
+
+    /// Queues a block whose fence is published: if that fails after all
+    /// (a racing ENQUEUE or removal), the fence signals the error.
+    fn submit_dmabuf(&self, block: Block<QueuedBlock>) -> Result {
+        let refused = {
+            let mut q = self.queues.lock();
+            if q.dead {
+                Err((block, ENODEV))
+            } else {
+                q.dmabuf.submit(block).map_err(|block| (block, ENOSPC))
+            }
+        };
+        refused.map_err(|(block, e)| {
+            block.data.complete(Some(e));
+            e
+        })
     }
 }
 

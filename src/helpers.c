@@ -14,6 +14,20 @@
 
 MODULE_IMPORT_NS("DMA_BUF");
 
+/*
+ * Declared in C because Rust module parameters are not writable through
+ * sysfs; the limit applies to the next ALLOC.
+ */
+static unsigned long long dmabuf_max_bytes = 64ULL << 20;
+module_param(dmabuf_max_bytes, ullong, 0644);
+MODULE_PARM_DESC(dmabuf_max_bytes,
+		 "Most bytes of DMABUF blocks allocated per IIO buffer (default 64 MiB)");
+
+unsigned long long iio_dmabuf_helper_dmabuf_max_bytes(void)
+{
+	return READ_ONCE(dmabuf_max_bytes);
+}
+
 void *iio_dmabuf_helper_iio_priv(struct iio_dev *indio_dev)
 {
 	return iio_priv(indio_dev);

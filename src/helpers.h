@@ -30,6 +30,7 @@ void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer);
 void iio_dmabuf_helper_module_get(void);
 void iio_dmabuf_helper_module_put(void);
 const char *iio_dmabuf_helper_dev_name(struct device *dev);
+unsigned long long iio_dmabuf_helper_dmabuf_max_bytes(void);
 
 void *iio_dmabuf_helper_vmalloc_user(unsigned long size);
 void iio_dmabuf_helper_vfree(void *addr);

@@ -27,21 +27,18 @@ module! {
     authors: ["The iio_dmabuf developers"],
     description: "Virtual IIO converters with a zero-copy DMABUF interface",
     license: "GPL",
-    params: {
-        dmabuf_max_bytes: u64 {
-            default: 64 << 20,
-            description: "Most bytes of DMABUF blocks allocated per IIO buffer (ALLOC)",
-        },
-    },
 }
 
 /// `THIS_MODULE`, for C structures that name their owner.
 pub(crate) const THIS_MODULE_PTR: *mut kernel::bindings::module =
     kernel::module::this_module::<IioDmabufModule>().as_ptr();
 
-/// The `dmabuf_max_bytes` module parameter.
+/// The `dmabuf_max_bytes` module parameter (declared in `helpers.c`: Rust
+/// module parameters cannot be changed at run time through sysfs).
 pub(crate) fn dmabuf_max_bytes() -> usize {
-    usize::try_from(module_parameters::dmabuf_max_bytes.value()).unwrap_or(usize::MAX)
+    // SAFETY: No requirement.
+    let bytes = unsafe { bindings::iio_dmabuf_helper_dmabuf_max_bytes() };
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 struct IioDmabufModule {

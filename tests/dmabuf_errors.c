@@ -519,15 +519,27 @@ TEST_F_TIMEOUT(err, enqueue_bytes_used_not_scans, 30)
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 1));
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, fd, 4096 - 16));
 
+	/*
+	 * Another channel set, with nothing queued (closing the char device
+	 * cancels the block queued above).
+	 */
+	close(self->cfd);
+	self->cfd = -1;
 	/* channels 1 and 3: 4 bytes per scan */
 	ASSERT_EQ(0, adc_set_channels(&self->a, ADC_CH(1) | ADC_CH(3)));
+	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_LE(0, self->cfd);
 	fd = self->blk[1].fd;
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 4094));
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 2));
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, fd, 4092));
 
+	close(self->cfd);
+	self->cfd = -1;
 	/* channel 2 + timestamp: 16 bytes per scan */
 	ASSERT_EQ(0, adc_set_channels(&self->a, ADC_CH(2) | ADC_TS));
+	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_LE(0, self->cfd);
 	fd = self->blk[2].fd;
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 4092));
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 10));
@@ -698,11 +710,24 @@ TEST_F_TIMEOUT(err, exclusive_fileio_read, 60)
 	ssize_t n;
 	int ret, e;
 
+	/*
+	 * The IIO core sets the buffer's bytes per datum only when it enables
+	 * the buffer (until then read() is a plain EOF): one fileio
+	 * enable/disable cycle first, with the DMABUF char device closed.
+	 */
+	close(self->cfd);
+	self->cfd = -1;
 	/* non-blocking: a blocking read of an empty buffer might just wait */
 	self->iofd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->iofd) {
 		TH_LOG("open %s: %s", self->a.chrdev, strerror(-self->iofd));
 	}
+	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	while (read(self->iofd, buf, sizeof(buf)) > 0)
+		;	/* drain what that produced */
+	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_LE(0, self->cfd);
 	n = read(self->iofd, buf, sizeof(buf));
 	e = errno;
 	EXPECT_EQ(-1, n);

@@ -659,6 +659,9 @@ TEST_F_TIMEOUT(dmab, rmdir_with_blocks, 60)
 		close(ret);
 	EXPECT_EQ(-ENODEV, ret);
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+	t = now_s() + 2.0;
+	while (path_exists(node) && now_s() < t)
+		sleep_ms(10);
 	EXPECT_FALSE(path_exists(node)) {
 		TH_LOG("%s still exists after rmdir", node);
 	}

@@ -11,6 +11,8 @@ pub const MAX_FREQUENCY: u32 = 1_000_000;
 /// like real hardware it moves data in bursts, not scan by scan.
 pub const MIN_TICK_NS: u64 = 1_000_000;
 
+use core::num::NonZeroU64;
+
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
 /// Checks a sampling frequency written by userspace.
@@ -25,7 +27,9 @@ pub fn valid_frequency(hz: i64) -> Option<u32> {
 /// A running sample clock: scans are numbered from 0 at `start`.
 #[derive(Clone, Copy, Debug)]
 pub struct ScanClock {
-    freq: u64,
+    // Non-zero by type: divisions need no panic path (objtool does not
+    // know every Rust panic function to be noreturn).
+    freq: NonZeroU64,
     start_ns: u64,
     issued: u64,
 }
@@ -34,7 +38,7 @@ impl ScanClock {
     /// A clock at `freq` Hz started at monotonic time `start_ns`.
     pub fn new(freq: u32, start_ns: u64) -> Self {
         Self {
-            freq: u64::from(freq.max(MIN_FREQUENCY)),
+            freq: NonZeroU64::new(u64::from(freq)).unwrap_or(NonZeroU64::MIN),
             start_ns,
             issued: 0,
         }
@@ -44,7 +48,8 @@ impl ScanClock {
     pub fn ticks_at(&self, now_ns: u64) -> u64 {
         let elapsed = now_ns.saturating_sub(self.start_ns);
         // Split to avoid overflowing 64 bits for long runs at high rates.
-        (elapsed / NSEC_PER_SEC) * self.freq + (elapsed % NSEC_PER_SEC) * self.freq / NSEC_PER_SEC
+        let freq = self.freq.get();
+        (elapsed / NSEC_PER_SEC) * freq + (elapsed % NSEC_PER_SEC) * freq / NSEC_PER_SEC
     }
 
     /// Scans due at `now_ns` and not yet issued: returns the number of the

@@ -140,10 +140,15 @@ impl<T: BufferOps> Buffer<T> {
     }
 
     /// The selected channels: bit `i` for scan index `i` (first 64 only).
-    pub(crate) fn scan_mask(&self) -> u64 {
-        // SAFETY: As in `length`; the core allocates `scan_mask` when the
-        // device registers and frees it when it unregisters, before which
-        // the buffer is disabled.
+    ///
+    /// # Safety
+    ///
+    /// The device the buffer is attached to must be registered, and stay
+    /// so during the call: the core frees the mask when it unregisters.
+    pub(crate) unsafe fn scan_mask(&self) -> u64 {
+        // SAFETY: `base` is valid; the mask is allocated while the device
+        // is registered (the caller's guarantee). Bits change under the
+        // core's lock, a racy read gives the old or the new selection.
         unsafe {
             let mask = (*self.as_raw()).scan_mask;
             if mask.is_null() {
