@@ -9,6 +9,7 @@
 use crate::{
     buffer::BlockBuffer,
     chardev,
+    dma::device::DmaDevice,
     engine::{
         pacing::{self, ScanClock},
         scan::{ScanLayout, NUM_CHANNELS, TIMESTAMP_INDEX},
@@ -358,6 +359,7 @@ pub(crate) struct AdcInstance {
     // device it hangs off.
     _chardev: Pin<KBox<chardev::Registration<DmabufChannel>>>,
     _iio: Registration<AdcDriver>,
+    _dma_dev: DmaDevice,
     buffer: ARef<Buffer<BlockBuffer>>,
 }
 
@@ -365,7 +367,7 @@ impl Drop for AdcInstance {
     fn drop(&mut self) {
         // Before anything is torn down: DMABUF users get ENODEV and every
         // queued fence signals.
-        self.buffer.data().kill();
+        BlockBuffer::kill(&self.buffer);
     }
 }
 
@@ -376,10 +378,15 @@ impl SwDeviceType for AdcType {
     type Instance = AdcInstance;
 
     fn probe(name: &CStr) -> Result<Self::Instance> {
-        let buffer = Buffer::new(BlockBuffer::new()?, Direction::In, DEFAULT_LENGTH)?;
+        let dma_dev = DmaDevice::new(&CString::try_from_fmt(fmt!("dmabuf_adc.{name}"))?)?;
+        let buffer = Buffer::new(
+            BlockBuffer::new(dma_dev.reference())?,
+            Direction::In,
+            DEFAULT_LENGTH,
+        )?;
         let adc = Arc::pin_init(Adc::new(buffer.clone()), GFP_KERNEL)?;
         let driver = Arc::new(AdcDriver { adc }, GFP_KERNEL)?;
-        let iio = Registration::new(name, &channels(), driver, &buffer)?;
+        let iio = Registration::new(name, Some(&dma_dev), &channels(), driver, &buffer)?;
         let node = CString::try_from_fmt(fmt!("{}-dmabuf0", iio.dev_name()))?;
         let channel = Arc::new(DmabufChannel::new(buffer.clone()), GFP_KERNEL)?;
         // SAFETY: The IIO device outlives the char device: `_chardev`
@@ -391,6 +398,7 @@ impl SwDeviceType for AdcType {
         Ok(AdcInstance {
             _chardev: chardev,
             _iio: iio,
+            _dma_dev: dma_dev,
             buffer,
         })
     }

@@ -2,40 +2,54 @@
 
 //! The IIO buffer of the virtual converters: one block queue engine that
 //! carries either the fileio path's kernel blocks (read()) or userspace
-//! DMABUF blocks (the seed API's ALLOC/ENQUEUE on the buffer's char
-//! device). The two are exclusive: see `Documentation/iio/dmabuf_api.rst`.
+//! DMABUF blocks, from the seed API (ALLOC/ENQUEUE on the buffer's char
+//! device) or the mainline API (ATTACH/ENQUEUE on the buffer's file
+//! descriptor, through the IIO core). Fileio and DMABUF are exclusive:
+//! see `Documentation/iio/dmabuf_api.rst`.
 
 use crate::{
+    bindings,
     dma::{
-        buf::{export_block, DmaBuf, FenceUsage, MemoryAccount},
+        buf::{export_block, DmaBuf, FenceUsage, KernelMapping, MemoryAccount},
+        device::raw_device,
         fence::{Fence, FenceContext, SignallingSection},
     },
     engine::{
         queue::{Block, FileioGeometry, FileioQueue, HardwareQueue, Ring, MAX_BLOCKS},
         scan::{ScanLayout, NUM_CHANNELS},
     },
-    iio::buffer::{Buffer, BufferOps},
+    iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, DoneFence, QueueHeld},
 };
 use core::{
     ops::{Deref, DerefMut},
     sync::atomic::{AtomicU64, Ordering},
 };
 use kernel::{
+    device::Device,
     new_mutex,
     prelude::*,
-    sync::{new_spinlock_irq, Arc, Mutex, SpinLockIrq},
+    sync::{aref::ARef, new_spinlock_irq, Arc, Mutex, SpinLockIrq},
     uaccess::UserSliceWriter,
 };
+
+/// How a queued DMABUF block reports its completion.
+enum Completion {
+    /// Seed API: our own fence, and the claim on our block.
+    Seed { dmabuf: DmaBuf, fence: Fence },
+    /// Mainline API: the IIO core's fence.
+    Mainline(DoneFence),
+}
 
 /// A userspace DMABUF block in the hardware queue.
 ///
 /// # Invariants
 ///
-/// `dmabuf` was exported by this module and the queue holds its claim;
-/// `data` points to its memory, `bytes_used` bytes of it.
+/// `data` points to `bytes_used` bytes of the DMABUF's memory, kept alive
+/// by `completion` (seed: the DMABUF reference; mainline: the core keeps
+/// the attachment, and so our kernel mapping, until the fence is done).
+/// Seed blocks are claimed by the queue.
 pub(crate) struct QueuedBlock {
-    dmabuf: DmaBuf,
-    fence: Fence,
+    completion: Completion,
     data: *mut u8,
     bytes_used: usize,
 }
@@ -48,10 +62,15 @@ impl QueuedBlock {
     /// Ends the block's trip: gives up the claim, signals the fence (with
     /// `error` if any) and drops the queue's reference.
     fn complete(self, error: Option<Error>) {
-        if let Some(memory) = self.dmabuf.block() {
-            memory.unclaim();
+        match self.completion {
+            Completion::Seed { dmabuf, fence } => {
+                if let Some(memory) = dmabuf.block() {
+                    memory.unclaim();
+                }
+                fence.signal(error);
+            }
+            Completion::Mainline(fence) => fence.signal(error),
         }
-        self.fence.signal(error);
     }
 }
 
@@ -89,6 +108,8 @@ struct Queues {
     session: Option<Session>,
     /// The DMABUF char device is open.
     dmabuf_open: bool,
+    /// DMABUFs attached through the mainline API.
+    attached: usize,
     /// The device was removed.
     dead: bool,
 }
@@ -103,7 +124,18 @@ fn finish_all(finished: &mut Finished, error: Option<Error>) {
     }
 }
 
+impl Queues {
+    /// Whether a DMABUF user exists (then read() is refused).
+    fn dmabuf_in_use(&self) -> bool {
+        self.dmabuf_open || self.attached > 0 || self.session == Some(Session::Dmabuf)
+    }
+}
+
 /// The buffer implementation (`iio::buffer::BufferOps`).
+///
+/// Lock order: the buffer's queue lock (held by the IIO core around a
+/// mainline ENQUEUE, and here by the paths that cancel blocks), then
+/// `queues`.
 #[pin_data]
 pub(crate) struct BlockBuffer {
     #[pin]
@@ -111,12 +143,16 @@ pub(crate) struct BlockBuffer {
     /// Serialises readers, and readers against re-allocation.
     #[pin]
     reader: Mutex<()>,
-    /// Serialises ENQUEUE, so that a checked queue slot stays free.
-    #[pin]
-    enqueue: Mutex<()>,
     fences: FenceContext,
     seqno: AtomicU64,
     account: Arc<MemoryAccount>,
+    /// The device DMABUFs are attached to (mainline API).
+    dma_dev: ARef<Device>,
+}
+
+/// What the buffer keeps of a DMABUF attached through the mainline API.
+pub(crate) struct AttachedDmabuf {
+    map: KernelMapping,
 }
 
 /// A DMABUF enqueue request (`struct iio_dmabuf`).
@@ -128,7 +164,7 @@ pub(crate) struct EnqueueRequest {
 }
 
 impl BlockBuffer {
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(dma_dev: ARef<Device>) -> Result<impl PinInit<Self, Error>> {
         let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             queues <- new_spinlock_irq!(
@@ -137,30 +173,31 @@ impl BlockBuffer {
                     dmabuf: HardwareQueue::default(),
                     session: None,
                     dmabuf_open: false,
+                    attached: 0,
                     dead: false,
                 },
                 "BlockBuffer::queues"
             ),
             reader <- new_mutex!((), "BlockBuffer::reader"),
-            enqueue <- new_mutex!((), "BlockBuffer::enqueue"),
             fences: FenceContext::new(),
             seqno: AtomicU64::new(0),
             account,
+            dma_dev,
         }))
     }
 
     /// Layout of a scan with the channels selected now, unless the device
     /// was removed (`ENODEV`).
     pub(crate) fn scan_layout(buf: &Buffer<Self>) -> Result<ScanLayout> {
-        let this = buf.data();
-        // `kill` sets `dead` under this lock before the device unregisters.
-        let _enqueue = this.enqueue.lock();
-        if this.queues.lock().dead {
-            return Err(ENODEV);
-        }
-        // SAFETY: Not dead, under the lock `kill` takes: still registered.
-        let channel_mask = unsafe { buf.scan_mask() } & ((1 << NUM_CHANNELS) - 1);
-        Ok(ScanLayout::new(channel_mask as u32, buf.scan_timestamp()))
+        Self::scan_layout_held(&buf.lock_queue())
+    }
+
+    fn scan_layout_held(queue: &QueueHeld<'_, Self>) -> Result<ScanLayout> {
+        let channel_mask = queue.scan_mask()? & ((1 << NUM_CHANNELS) - 1);
+        Ok(ScanLayout::new(
+            channel_mask as u32,
+            queue.buffer().scan_timestamp(),
+        ))
     }
 
     /// The hardware produced `count` scans numbered from `first`: fill
@@ -204,10 +241,11 @@ impl BlockBuffer {
 
     /// The device is going away: no more DMABUF use, queued blocks
     /// complete with `ENODEV`.
-    pub(crate) fn kill(&self) {
-        let _enqueue = self.enqueue.lock();
-        self.queues.lock().dead = true;
-        self.cancel_dmabufs(ENODEV);
+    pub(crate) fn kill(buf: &Buffer<Self>) {
+        let _queue = buf.lock_queue();
+        let this = buf.data();
+        this.queues.lock().dead = true;
+        this.cancel_dmabufs(ENODEV);
     }
 
     /// The DMABUF char device is being opened: exclusive with itself and
@@ -226,10 +264,11 @@ impl BlockBuffer {
 
     /// The DMABUF char device was closed: its queued blocks complete with
     /// `ECANCELED`.
-    pub(crate) fn close_dmabuf(&self) {
-        let _enqueue = self.enqueue.lock();
-        self.queues.lock().dmabuf_open = false;
-        self.cancel_dmabufs(ECANCELED);
+    pub(crate) fn close_dmabuf(buf: &Buffer<Self>) {
+        let _queue = buf.lock_queue();
+        let this = buf.data();
+        this.queues.lock().dmabuf_open = false;
+        this.cancel_dmabufs(ECANCELED);
     }
 
     /// ALLOC: a new zeroed DMABUF block of `size` bytes, charged to this
@@ -282,8 +321,7 @@ impl BlockBuffer {
         // INVARIANT: Ours (checked by `block()`), claimed above.
         let block = QueuedBlock {
             data: memory.as_ptr(),
-            dmabuf,
-            fence,
+            completion: Completion::Seed { dmabuf, fence },
             bytes_used,
         };
         this.submit_dmabuf(Block::new(block, bytes_used))
@@ -320,6 +358,8 @@ impl BlockBuffer {
 }
 
 impl BufferOps for BlockBuffer {
+    type Attached = AttachedDmabuf;
+
     fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize> {
         let scan_bytes = buf.bytes_per_datum();
         if scan_bytes == 0 || out.len() < scan_bytes {
@@ -328,8 +368,7 @@ impl BufferOps for BlockBuffer {
         let this = buf.data();
         let _reader = this.reader.lock();
         {
-            let q = this.queues.lock();
-            if q.dmabuf_open || q.session == Some(Session::Dmabuf) {
+            if this.queues.lock().dmabuf_in_use() {
                 return Err(EBUSY);
             }
         }
@@ -362,9 +401,12 @@ impl BufferOps for BlockBuffer {
     fn enable(buf: &Buffer<Self>) -> Result {
         let this = buf.data();
         let _reader = this.reader.lock();
-        if this.queues.lock().dmabuf_open {
-            this.queues.lock().session = Some(Session::Dmabuf);
-            return Ok(());
+        {
+            let mut q = this.queues.lock();
+            if q.dmabuf_in_use() {
+                q.session = Some(Session::Dmabuf);
+                return Ok(());
+            }
         }
         let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
         let scan_bytes = buf.bytes_per_datum();
@@ -380,8 +422,8 @@ impl BufferOps for BlockBuffer {
         // Old blocks are freed after the spinlock is released.
         let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
         let mut q = this.queues.lock();
-        if q.dmabuf_open {
-            // The char device was opened meanwhile: DMABUF it is.
+        if q.dmabuf_in_use() {
+            // A DMABUF user came meanwhile: DMABUF it is.
             q.session = Some(Session::Dmabuf);
             return Ok(());
         }
@@ -402,10 +444,71 @@ impl BufferOps for BlockBuffer {
     fn disable(buf: &Buffer<Self>) -> Result {
         // Fileio blocks stay readable: the IIO core lets readers drain a
         // disabled buffer. DMABUF blocks in flight complete with an error.
+        let _queue = buf.lock_queue();
         let this = buf.data();
-        let _enqueue = this.enqueue.lock();
         this.queues.lock().session = None;
         this.cancel_dmabufs(ECANCELED);
         Ok(())
+    }
+
+    fn attach_dmabuf(buf: &Buffer<Self>, attachment: &Attachment<'_>) -> Result<AttachedDmabuf> {
+        {
+            let q = buf.data().queues.lock();
+            if q.dead {
+                return Err(ENODEV);
+            }
+            if q.session == Some(Session::Fileio) {
+                return Err(EBUSY);
+            }
+        }
+        let map = attachment.map_kernel()?;
+        let mut q = buf.data().queues.lock();
+        if q.session == Some(Session::Fileio) {
+            return Err(EBUSY);
+        }
+        q.attached += 1;
+        Ok(AttachedDmabuf { map })
+    }
+
+    fn detach_dmabuf(buf: &Buffer<Self>, attached: AttachedDmabuf) {
+        buf.data().queues.lock().attached -= 1;
+        drop(attached);
+    }
+
+    fn enqueue_dmabuf(
+        queue: &QueueHeld<'_, Self>,
+        attached: &AttachedDmabuf,
+        fence: &CoreFence,
+        bytes_used: usize,
+        cyclic: bool,
+    ) -> Result {
+        // The core checked `bytes_used` against the DMABUF's size, and
+        // refuses CYCLIC on input buffers.
+        let scan_bytes = Self::scan_layout_held(queue)?.scan_bytes;
+        if cyclic || scan_bytes == 0 || bytes_used % scan_bytes != 0 {
+            return Err(EINVAL);
+        }
+        let bytes_used = bytes_used.min(attached.map.len());
+        let mut q = queue.buffer().data().queues.lock();
+        if q.dead {
+            return Err(ENODEV);
+        }
+        if q.dmabuf.len() >= MAX_BLOCKS {
+            return Err(ENOSPC);
+        }
+        // INVARIANT: The core keeps the attachment, hence `map`, until the
+        // fence is done.
+        let block = QueuedBlock {
+            data: attached.map.as_ptr(),
+            completion: Completion::Mainline(fence.accept()),
+            bytes_used,
+        };
+        // Room was checked under the same lock.
+        let _ = q.dmabuf.submit(Block::new(block, bytes_used));
+        Ok(())
+    }
+
+    fn dma_device(buf: &Buffer<Self>) -> *mut bindings::device {
+        raw_device(&buf.data().dma_dev)
     }
 }

@@ -182,6 +182,11 @@ int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
 					 GFP_KERNEL);
 }
 
+int iio_dmabuf_helper_dma_coerce_mask_64(struct device *dev)
+{
+	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
+}
+
 int iio_dmabuf_helper_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir)
 {

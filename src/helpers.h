@@ -53,6 +53,7 @@ int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
 						struct page **pages,
 						unsigned int n_pages,
 						unsigned long size);
+int iio_dmabuf_helper_dma_coerce_mask_64(struct device *dev);
 int iio_dmabuf_helper_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir);
 void iio_dmabuf_helper_dma_unmap_sgtable(struct device *dev,

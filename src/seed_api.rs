@@ -67,7 +67,7 @@ impl CharDevice for DmabufChannel {
     }
 
     fn release(this: ArcBorrow<'_, Self>) {
-        this.buffer.data().close_dmabuf();
+        BlockBuffer::close_dmabuf(&this.buffer);
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<i32> {

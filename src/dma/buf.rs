@@ -125,6 +125,68 @@ impl Drop for DmaBuf {
     }
 }
 
+/// A kernel virtual mapping of a DMABUF's memory (any exporter's), made
+/// with `dma_buf_vmap`; unmapped on drop.
+///
+/// # Invariants
+///
+/// `map` is a system-memory mapping of `dmabuf` made by `dma_buf_vmap`.
+pub(crate) struct KernelMapping {
+    dmabuf: DmaBuf,
+    map: bindings::iosys_map,
+}
+
+// SAFETY: The mapping is plain kernel memory, usable from any thread.
+unsafe impl Send for KernelMapping {}
+// SAFETY: Shared references only read the mapping's address.
+unsafe impl Sync for KernelMapping {}
+
+impl KernelMapping {
+    /// Maps `dmabuf` into the kernel.
+    ///
+    /// # Safety
+    ///
+    /// `dmabuf` must be a live DMABUF whose reservation lock the caller
+    /// holds.
+    pub(crate) unsafe fn new_locked(dmabuf: *mut bindings::dma_buf) -> Result<Self> {
+        // SAFETY: Live per the requirement: take our own reference.
+        unsafe { bindings::iio_dmabuf_helper_get_dma_buf(dmabuf) };
+        let dmabuf = DmaBuf {
+            // SAFETY: Non-null: a live DMABUF.
+            ptr: unsafe { NonNull::new_unchecked(dmabuf) },
+        };
+        let mut map = bindings::iosys_map::default();
+        // SAFETY: The reservation lock is held per the requirement.
+        to_result(unsafe { bindings::dma_buf_vmap(dmabuf.as_raw(), &mut map) })?;
+        if map.is_iomem {
+            // Scans are written with plain stores: not for I/O memory.
+            // SAFETY: Mapped just above, the lock still held.
+            unsafe { bindings::dma_buf_vunmap(dmabuf.as_raw(), &mut map) };
+            return Err(EOPNOTSUPP);
+        }
+        // INVARIANT: Mapped above, system memory.
+        Ok(Self { dmabuf, map })
+    }
+
+    /// Start of the mapping, `len()` bytes.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        // SAFETY: `vaddr` is the union member in use (not I/O memory).
+        unsafe { self.map.__bindgen_anon_1.vaddr.cast() }
+    }
+
+    /// Size of the mapping (the DMABUF's size).
+    pub(crate) fn len(&self) -> usize {
+        self.dmabuf.size()
+    }
+}
+
+impl Drop for KernelMapping {
+    fn drop(&mut self) {
+        // SAFETY: Mapped by `new_locked`, by the type invariant.
+        unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_raw(), &mut self.map) };
+    }
+}
+
 /// Bytes of block memory charged to one owner (an IIO buffer), against a
 /// limit.
 pub(crate) struct MemoryAccount {

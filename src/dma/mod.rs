@@ -4,4 +4,5 @@
 //! DMABUFs: the DMA-side counterpart of `crate::iio`.
 
 pub(crate) mod buf;
+pub(crate) mod device;
 pub(crate) mod fence;

@@ -4,7 +4,12 @@
 //! `iio_buffer_access_funcs`).
 
 use crate::bindings;
-use core::{marker::PhantomData, ptr::NonNull};
+use crate::dma::buf::KernelMapping;
+use core::{
+    marker::PhantomData,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use kernel::ffi;
 use kernel::{
     error::from_result,
@@ -23,7 +28,34 @@ pub(crate) enum Direction {
 
 /// What a buffer implementation provides. The IIO core serialises
 /// `enable`/`disable` and the parameter changes under the device lock.
+///
+/// The `*_dmabuf` hooks serve the mainline DMABUF API (ATTACH, DETACH,
+/// ENQUEUE on the buffer's file descriptor); the core creates the fences.
 pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
+    /// What the buffer keeps per attached DMABUF.
+    type Attached: Send + Sync + 'static;
+
+    /// A DMABUF is being attached (its reservation lock is held).
+    fn attach_dmabuf(buf: &Buffer<Self>, attachment: &Attachment<'_>) -> Result<Self::Attached>;
+
+    /// A DMABUF is detached, after every fence of its enqueues signalled.
+    fn detach_dmabuf(buf: &Buffer<Self>, attached: Self::Attached);
+
+    /// Queues `bytes_used` bytes of an attached DMABUF with the core's
+    /// `fence`. Runs in a fence-signalling section with the queue lock
+    /// held: no allocation, no sleeping lock. On error the core signals
+    /// the fence, so the buffer must not keep it.
+    fn enqueue_dmabuf(
+        queue: &QueueHeld<'_, Self>,
+        attached: &Self::Attached,
+        fence: &CoreFence,
+        bytes_used: usize,
+        cyclic: bool,
+    ) -> Result;
+
+    /// The device DMABUFs are attached to, for DMA mapping.
+    fn dma_device(buf: &Buffer<Self>) -> *mut bindings::device;
+
     /// Copies whole scans into `out`; returns the bytes written, 0 if none
     /// are ready.
     fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize>;
@@ -50,6 +82,13 @@ pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
 pub(crate) struct Buffer<T> {
     #[pin]
     base: Opaque<bindings::iio_buffer>,
+    /// The lock of `lock_queue`/`unlock_queue`: the core holds it around
+    /// ENQUEUE; Rust code takes it with [`Buffer::lock_queue`].
+    #[pin]
+    queue_lock: Opaque<bindings::mutex>,
+    /// Set, under `queue_lock`, before the device unregisters (which frees
+    /// the core's scan mask).
+    unregistered: AtomicBool,
     #[pin]
     data: T,
 }
@@ -98,6 +137,18 @@ impl<T: BufferOps> Buffer<T> {
                         (*base).length = length;
                     }
                 }),
+                queue_lock <- Opaque::ffi_init(|lock: *mut bindings::mutex| {
+                    // SAFETY: `lock` is valid for writes and pinned; one
+                    // static lock class for every buffer queue.
+                    unsafe {
+                        bindings::__mutex_init(
+                            lock,
+                            c"iio_dmabuf::queue_lock".as_char_ptr(),
+                            kernel::static_lock_class!().as_ptr(),
+                        )
+                    }
+                }),
+                unregistered: AtomicBool::new(false),
                 data <- data,
             }),
             GFP_KERNEL,
@@ -139,36 +190,146 @@ impl<T: BufferOps> Buffer<T> {
         unsafe { (*self.as_raw()).bytes_per_datum }
     }
 
-    /// The selected channels: bit `i` for scan index `i` (first 64 only).
-    ///
-    /// # Safety
-    ///
-    /// The device the buffer is attached to must be registered, and stay
-    /// so during the call: the core frees the mask when it unregisters.
-    pub(crate) unsafe fn scan_mask(&self) -> u64 {
-        // SAFETY: `base` is valid; the mask is allocated while the device
-        // is registered (the caller's guarantee). Bits change under the
-        // core's lock, a racy read gives the old or the new selection.
-        unsafe {
-            let mask = (*self.as_raw()).scan_mask;
-            if mask.is_null() {
-                0
-            } else {
-                *mask as u64
-            }
-        }
-    }
-
     /// Whether the timestamp is part of a scan.
     pub(crate) fn scan_timestamp(&self) -> bool {
         // SAFETY: As in `length`.
         unsafe { (*self.as_raw()).scan_timestamp }
     }
 
+    /// Takes the queue lock (the one the core holds around ENQUEUE).
+    pub(crate) fn lock_queue(&self) -> QueueGuard<'_, T> {
+        // SAFETY: Initialised in `new`; unlocked by the guard.
+        unsafe { bindings::mutex_lock(self.queue_lock.get()) };
+        QueueGuard {
+            held: QueueHeld { buf: self },
+        }
+    }
+
+    /// Called by the device registration before it unregisters.
+    pub(crate) fn mark_unregistered(&self) {
+        let _queue = self.lock_queue();
+        self.unregistered.store(true, Ordering::Relaxed);
+    }
+
     /// Wakes readers and pollers waiting on the buffer.
     pub(crate) fn wake(&self) {
         // SAFETY: `base` is valid; waking is allowed in any context.
         unsafe { bindings::iio_dmabuf_helper_buffer_wake(self.as_raw()) };
+    }
+}
+
+/// Proof that a buffer's queue lock is held.
+pub(crate) struct QueueHeld<'a, T> {
+    buf: &'a Buffer<T>,
+}
+
+impl<T: BufferOps> QueueHeld<'_, T> {
+    /// The buffer.
+    pub(crate) fn buffer(&self) -> &Buffer<T> {
+        self.buf
+    }
+
+    /// The selected channels: bit `i` for scan index `i` (first 64 only);
+    /// `ENODEV` once the device is unregistered.
+    pub(crate) fn scan_mask(&self) -> Result<u64> {
+        if self.buf.unregistered.load(Ordering::Relaxed) {
+            return Err(ENODEV);
+        }
+        // SAFETY: `base` is valid, and the device still registered: it
+        // marks the buffer under this held lock before it unregisters and
+        // frees the mask. Bits change under the core's lock; a racy read
+        // gives the old or the new selection.
+        Ok(unsafe {
+            let mask = (*self.buf.as_raw()).scan_mask;
+            if mask.is_null() {
+                0
+            } else {
+                *mask as u64
+            }
+        })
+    }
+}
+
+/// Holds a buffer's queue lock (see [`Buffer::lock_queue`]).
+pub(crate) struct QueueGuard<'a, T> {
+    held: QueueHeld<'a, T>,
+}
+
+impl<'a, T> core::ops::Deref for QueueGuard<'a, T> {
+    type Target = QueueHeld<'a, T>;
+
+    fn deref(&self) -> &QueueHeld<'a, T> {
+        &self.held
+    }
+}
+
+impl<T> Drop for QueueGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: Locked by `lock_queue`, which made this guard.
+        unsafe { bindings::mutex_unlock(self.held.buf.queue_lock.get()) };
+    }
+}
+
+/// A DMABUF being attached by the IIO core.
+pub(crate) struct Attachment<'a> {
+    raw: *mut bindings::dma_buf_attachment,
+    _p: PhantomData<&'a ()>,
+}
+
+impl Attachment<'_> {
+    /// Maps the DMABUF into the kernel (the core holds its reservation
+    /// lock while attaching).
+    pub(crate) fn map_kernel(&self) -> Result<KernelMapping> {
+        // SAFETY: `raw` is the live attachment the core passed, whose
+        // DMABUF's reservation lock it holds.
+        unsafe { KernelMapping::new_locked((*self.raw).dmabuf) }
+    }
+}
+
+/// A fence the IIO core created for an ENQUEUE.
+pub(crate) struct CoreFence {
+    raw: *mut bindings::dma_fence,
+}
+
+impl CoreFence {
+    /// Takes over the completion of the fence: the buffer must then
+    /// signal it, exactly once, through [`DoneFence::signal`].
+    pub(crate) fn accept(&self) -> DoneFence {
+        // SAFETY: The core's fence is live during `enqueue_dmabuf`; our own
+        // reference keeps it so until signalled.
+        unsafe { bindings::iio_dmabuf_helper_dma_fence_get(self.raw) };
+        DoneFence { raw: self.raw }
+    }
+}
+
+/// A core fence the buffer accepted: it must be signalled.
+///
+/// # Invariants
+///
+/// `raw` is an IIO core fence not signalled by the buffer yet, of which
+/// this value holds a reference.
+pub(crate) struct DoneFence {
+    raw: *mut bindings::dma_fence,
+}
+
+// SAFETY: Fences are refcounted and internally locked.
+unsafe impl Send for DoneFence {}
+
+impl DoneFence {
+    /// Reports the transfer done (with `error` if any) to the core, which
+    /// signals the fence and releases what the ENQUEUE held.
+    pub(crate) fn signal(self, error: Option<Error>) {
+        let ret = error.map_or(0, |e| e.to_errno());
+        // SAFETY: By the type invariant, a core fence not signalled yet.
+        unsafe { bindings::iio_buffer_signal_dmabuf_done(self.raw, ret) };
+        // `Drop` puts our reference.
+    }
+}
+
+impl Drop for DoneFence {
+    fn drop(&mut self) {
+        // SAFETY: This value holds a reference.
+        unsafe { bindings::iio_dmabuf_helper_dma_fence_put(self.raw) };
     }
 }
 
@@ -183,6 +344,12 @@ impl<T: BufferOps> Adapter<T> {
         enable: Some(Self::enable),
         disable: Some(Self::disable),
         release: Some(Self::release),
+        attach_dmabuf: Some(Self::attach_dmabuf),
+        detach_dmabuf: Some(Self::detach_dmabuf),
+        enqueue_dmabuf: Some(Self::enqueue_dmabuf),
+        get_dma_dev: Some(Self::get_dma_dev),
+        lock_queue: Some(Self::lock_queue),
+        unlock_queue: Some(Self::unlock_queue),
         modes: bindings::INDIO_BUFFER_HARDWARE,
         // SAFETY: All-zero (no callback) is valid for the remaining fields.
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
@@ -265,6 +432,94 @@ impl<T: BufferOps> Adapter<T> {
         // SAFETY: Per this function's safety requirement.
         let buf = unsafe { Self::from_raw(buffer) };
         from_result(|| T::disable(buf).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core on a `Buffer<T>`, with the DMABUF's
+    /// reservation lock held.
+    unsafe extern "C" fn attach_dmabuf(
+        buffer: *mut bindings::iio_buffer,
+        attach: *mut bindings::dma_buf_attachment,
+    ) -> *mut bindings::iio_dma_buffer_block {
+        // SAFETY: Per this function's safety requirement.
+        let buf = unsafe { Self::from_raw(buffer) };
+        let attachment = Attachment {
+            raw: attach,
+            _p: PhantomData,
+        };
+        let attached = T::attach_dmabuf(buf, &attachment)
+            .and_then(|a| KBox::new(a, GFP_KERNEL).map_err(Into::into));
+        match attached {
+            // The core keeps the pointer as an opaque cookie.
+            Ok(a) => KBox::into_raw(a).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core with a block `attach_dmabuf` returned, once.
+    unsafe extern "C" fn detach_dmabuf(
+        buffer: *mut bindings::iio_buffer,
+        block: *mut bindings::iio_dma_buffer_block,
+    ) {
+        // SAFETY: Per this function's safety requirement.
+        let buf = unsafe { Self::from_raw(buffer) };
+        // SAFETY: `block` is the `KBox<T::Attached>` made by `attach_dmabuf`.
+        let attached = unsafe { KBox::from_raw(block.cast::<T::Attached>()) };
+        T::detach_dmabuf(buf, KBox::into_inner(attached));
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core with a block `attach_dmabuf` returned and the
+    /// live fence of this ENQUEUE.
+    unsafe extern "C" fn enqueue_dmabuf(
+        buffer: *mut bindings::iio_buffer,
+        block: *mut bindings::iio_dma_buffer_block,
+        fence: *mut bindings::dma_fence,
+        _sgt: *mut bindings::sg_table,
+        size: usize,
+        cyclic: bool,
+    ) -> ffi::c_int {
+        // SAFETY: Per this function's safety requirement.
+        let buf = unsafe { Self::from_raw(buffer) };
+        // SAFETY: Attached, hence alive until detached, which the core does
+        // only once this ENQUEUE's fence is done.
+        let attached = unsafe { &*block.cast::<T::Attached>() };
+        let fence = CoreFence { raw: fence };
+        // The core calls this between `lock_queue` and `unlock_queue`.
+        let queue = QueueHeld { buf };
+        from_result(|| T::enqueue_dmabuf(&queue, attached, &fence, size, cyclic).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core on a `Buffer<T>`.
+    unsafe extern "C" fn get_dma_dev(buffer: *mut bindings::iio_buffer) -> *mut bindings::device {
+        // SAFETY: Per this function's safety requirement.
+        T::dma_device(unsafe { Self::from_raw(buffer) })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core on a `Buffer<T>`, balanced by `unlock_queue`.
+    unsafe extern "C" fn lock_queue(buffer: *mut bindings::iio_buffer) {
+        // SAFETY: Per this function's safety requirement.
+        let buf = unsafe { Self::from_raw(buffer) };
+        // The core unlocks through `unlock_queue`: no guard.
+        core::mem::forget(buf.lock_queue());
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core after its `lock_queue`.
+    unsafe extern "C" fn unlock_queue(buffer: *mut bindings::iio_buffer) {
+        // SAFETY: Per this function's safety requirement.
+        let buf = unsafe { Self::from_raw(buffer) };
+        // SAFETY: Locked by the matching `lock_queue`.
+        unsafe { bindings::mutex_unlock(buf.queue_lock.get()) };
     }
 
     /// # Safety

@@ -6,7 +6,7 @@ use super::{
     buffer::{Buffer, BufferOps},
     channel::{Available, ChanInfo, ChanSpec, Channel, ChannelTables, Value},
 };
-use crate::bindings;
+use crate::{bindings, dma::device::DmaDevice};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::ffi;
 use kernel::{
@@ -271,6 +271,10 @@ impl<D: Driver> Adapter<D> {
 /// `Arc::as_ptr(&self._driver)`.
 pub(crate) struct Registration<D: Driver> {
     indio_dev: NonNull<bindings::iio_dev>,
+    /// Marks the attached buffer unregistered (type-erased
+    /// `Buffer::mark_unregistered`); the core keeps the buffer alive
+    /// until `iio_device_free`.
+    mark_buffer: (unsafe fn(*const ffi::c_void), *const ffi::c_void),
     // Pointed to by the device's private area.
     _driver: Arc<D>,
     _tables: ChannelTables,
@@ -284,20 +288,22 @@ unsafe impl<D: Driver> Send for Registration<D> {}
 unsafe impl<D: Driver> Sync for Registration<D> {}
 
 impl<D: Driver> Registration<D> {
-    /// Allocates and registers an IIO device named `name` with `channels`,
-    /// driven by `driver`, with `buffer` attached as its buffer.
+    /// Allocates and registers an IIO device named `name`, child of
+    /// `parent`, with `channels`, driven by `driver`, with `buffer`
+    /// attached as its buffer.
     pub(crate) fn new<B: BufferOps>(
         name: &CStr,
+        parent: Option<&DmaDevice>,
         channels: &[ChanSpec],
         driver: Arc<D>,
         buffer: &ARef<Buffer<B>>,
     ) -> Result<Self> {
         let name = CString::try_from_fmt(fmt!("{name}"))?;
         let tables = ChannelTables::new(channels, Adapter::<D>::read_ext, Adapter::<D>::write_ext)?;
-        // SAFETY: A NULL parent is allowed (configfs devices have none).
-        let raw = unsafe {
-            bindings::iio_device_alloc(core::ptr::null_mut(), size_of::<*const D>() as i32)
-        };
+        let parent = parent.map_or(core::ptr::null_mut(), DmaDevice::as_raw);
+        // SAFETY: `parent` is NULL or a live device; the device core takes a
+        // reference to it when the IIO device is added.
+        let raw = unsafe { bindings::iio_device_alloc(parent, size_of::<*const D>() as i32) };
         let indio_dev = NonNull::new(raw).ok_or(ENOMEM)?;
         let ptr = indio_dev.as_ptr();
         // SAFETY: `ptr` was just allocated with room for one pointer in its
@@ -323,9 +329,18 @@ impl<D: Driver> Registration<D> {
             unsafe { bindings::iio_device_free(ptr) };
             return Err(e);
         }
+        /// # Safety
+        ///
+        /// `buffer` must point to a live `Buffer<B>`.
+        unsafe fn mark<B: BufferOps>(buffer: *const ffi::c_void) {
+            // SAFETY: Per the function's safety requirement.
+            unsafe { &*buffer.cast::<Buffer<B>>() }.mark_unregistered();
+        }
+        let buffer_ptr: *const Buffer<B> = &**buffer;
         // INVARIANT: Allocated and registered above, private area set.
         Ok(Self {
             indio_dev,
+            mark_buffer: (mark::<B>, buffer_ptr.cast()),
             _driver: driver,
             _tables: tables,
             _name: name,
@@ -349,6 +364,10 @@ impl<D: Driver> Registration<D> {
 
 impl<D: Driver> Drop for Registration<D> {
     fn drop(&mut self) {
+        let (mark, buffer) = self.mark_buffer;
+        // SAFETY: The core holds a reference to the attached buffer until
+        // `iio_device_free` below.
+        unsafe { mark(buffer) };
         // SAFETY: Registered, by the type invariant. Unregistering disables
         // the buffers and removes the attributes, so no callback uses the
         // driver, channels or name after this; open files only see a
