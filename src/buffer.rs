@@ -12,13 +12,16 @@ use crate::{
     dma::{
         buf::{export_block, DmaBuf, FenceUsage, KernelMapping, MemoryAccount},
         device::raw_device,
-        fence::{Fence, FenceContext, SignallingSection},
+        fence::{Dependency, Fence, FenceContext, SignallingSection},
     },
     engine::{
-        queue::{Block, FileioGeometry, FileioQueue, HardwareQueue, Ring, MAX_BLOCKS},
+        queue::{
+            Block, Chunk, FileioGeometry, FileioOutQueue, FileioQueue, HardwareQueue, Ring,
+            Transfer, MAX_BLOCKS,
+        },
         scan::{ScanLayout, NUM_CHANNELS},
     },
-    iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, DoneFence, QueueHeld},
+    iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, Direction, DoneFence, QueueHeld},
 };
 use core::{
     ops::{Deref, DerefMut},
@@ -29,13 +32,13 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{aref::ARef, new_spinlock_irq, Arc, Mutex, SpinLockIrq},
-    uaccess::UserSliceWriter,
+    uaccess::{UserSliceReader, UserSliceWriter},
 };
 
 /// How a queued DMABUF block reports its completion.
 enum Completion {
-    /// Seed API: our own fence, and the claim on our block.
-    Seed { dmabuf: DmaBuf, fence: Fence },
+    /// Seed API: our own fence, and a reference that keeps our block.
+    Seed { _dmabuf: DmaBuf, fence: Fence },
     /// Mainline API: the IIO core's fence.
     Mainline(DoneFence),
 }
@@ -47,30 +50,50 @@ enum Completion {
 /// `data` points to `bytes_used` bytes of the DMABUF's memory, kept alive
 /// by `completion` (seed: the DMABUF reference; mainline: the core keeps
 /// the attachment, and so our kernel mapping, until the fence is done).
-/// Seed blocks are claimed by the queue.
+/// A seed block is queued at most once per buffer.
 pub(crate) struct QueuedBlock {
     completion: Completion,
     data: *mut u8,
     bytes_used: usize,
+    /// Fences of other users the hardware must wait for (seed API; the
+    /// core waits synchronously in the mainline ENQUEUE).
+    dependency: Option<Dependency>,
 }
+
+impl Transfer for QueuedBlock {
+    fn ready(&self) -> bool {
+        self.dependency
+            .as_ref()
+            .is_none_or(|d| d.outcome().is_some())
+    }
+}
+
+impl QueuedBlock {
+    /// The error of a dependency that failed: the block must not be used.
+    fn failed_dependency(&self) -> Option<Error> {
+        self.dependency.as_ref()?.outcome()?.err()
+    }
+}
+
+impl Transfer for KVVec<u8> {}
 
 // SAFETY: The raw pointer is to memory owned by `dmabuf`, not to anything
 // thread-local.
 unsafe impl Send for QueuedBlock {}
 
 impl QueuedBlock {
-    /// Ends the block's trip: gives up the claim, signals the fence (with
-    /// `error` if any) and drops the queue's reference.
+    /// Ends the block's trip: signals the fence (with `error` if any) and
+    /// drops the queue's reference.
     fn complete(self, error: Option<Error>) {
         match self.completion {
-            Completion::Seed { dmabuf, fence } => {
-                if let Some(memory) = dmabuf.block() {
-                    memory.unclaim();
-                }
-                fence.signal(error);
-            }
+            Completion::Seed { fence, .. } => fence.signal(error),
             Completion::Mainline(fence) => fence.signal(error),
         }
+    }
+
+    /// Whether this is a seed block of the DMABUF `memory` points to.
+    fn is_seed_block_at(&self, memory: *mut u8) -> bool {
+        matches!(self.completion, Completion::Seed { .. }) && self.data == memory
     }
 }
 
@@ -78,11 +101,13 @@ impl Deref for QueuedBlock {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: By the type invariant the memory is alive (`dmabuf` holds
-        // it) and claimed by the queue, which owns `self`: no other kernel
-        // user accesses it. (Userspace could write it through a mapping
-        // while queued, against the protocol; like a device's DMA that can
-        // garble the data, nothing else.)
+        // SAFETY: By the type invariant the memory is alive. Only the queue
+        // that owns `self` accesses it through `self`; another device's
+        // queue may hold the same DMABUF, but the fences order them: a
+        // block is used only once the fences it depends on signalled (seed:
+        // `dependency`; mainline: the core waits before queueing). Userspace
+        // could still write through a mapping against the protocol; like a
+        // device's DMA, that can garble the data, nothing else.
         unsafe { core::slice::from_raw_parts(self.data, self.bytes_used) }
     }
 }
@@ -103,6 +128,10 @@ enum Session {
 
 struct Queues {
     fileio: FileioQueue<KVVec<u8>>,
+    fileio_out: FileioOutQueue<KVVec<u8>>,
+    /// `fileio_out` holds its blocks (allocated by the first write() or
+    /// the enable, whichever comes first).
+    out_allocated: bool,
     dmabuf: HardwareQueue<QueuedBlock>,
     /// Set while the buffer is enabled.
     session: Option<Session>,
@@ -114,12 +143,13 @@ struct Queues {
     dead: bool,
 }
 
-/// Completed or cancelled DMABUF blocks, finished outside the queue lock.
-type Finished = Ring<QueuedBlock, MAX_BLOCKS>;
+/// Completed or cancelled DMABUF blocks, finished outside the queue lock,
+/// each with its error if any.
+type Finished = Ring<(QueuedBlock, Option<Error>), MAX_BLOCKS>;
 
-fn finish_all(finished: &mut Finished, error: Option<Error>) {
+fn finish_all(finished: &mut Finished) {
     let _signalling = SignallingSection::begin();
-    while let Some(block) = finished.pop_front() {
+    while let Some((block, error)) = finished.pop_front() {
         block.complete(error);
     }
 }
@@ -155,6 +185,9 @@ pub(crate) struct AttachedDmabuf {
     map: KernelMapping,
 }
 
+/// `IIO_BUFFER_DMABUF_CYCLIC`
+const IIO_BUFFER_DMABUF_CYCLIC: u32 = 1;
+
 /// A DMABUF enqueue request (`struct iio_dmabuf`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EnqueueRequest {
@@ -170,6 +203,8 @@ impl BlockBuffer {
             queues <- new_spinlock_irq!(
                 Queues {
                     fileio: FileioQueue::default(),
+                    fileio_out: FileioOutQueue::default(),
+                    out_allocated: false,
                     dmabuf: HardwareQueue::default(),
                     session: None,
                     dmabuf_open: false,
@@ -200,33 +235,51 @@ impl BlockBuffer {
         ))
     }
 
-    /// The hardware produced `count` scans numbered from `first`: fill
-    /// them into the blocks of the current session. Returns the number of
-    /// completed blocks and of dropped scans. Process context: completing
-    /// a DMABUF block drops a file reference.
-    pub(crate) fn produce(
-        &self,
+    /// The hardware transferred `count` scans numbered from `first`:
+    /// `transfer` moves them into (ADC) or out of (DAC) the blocks of the
+    /// current session. Returns the number of completed blocks and of
+    /// scans that found no ready block. Process context: completing a
+    /// DMABUF block drops a file reference.
+    pub(crate) fn transfer(
+        buf: &Buffer<Self>,
         first: u64,
         count: u64,
         scan_bytes: usize,
-        fill: impl FnMut(&mut [u8], u64),
+        transfer: impl FnMut(&mut [u8], Chunk),
     ) -> (usize, u64) {
+        let this = buf.data();
         let mut finished = Finished::default();
         let result = {
-            let mut q = self.queues.lock();
-            match q.session {
-                Some(Session::Fileio) => q.fileio.produce(first, count, scan_bytes, fill),
-                Some(Session::Dmabuf) => {
-                    let dropped = q.dmabuf.produce(first, count, scan_bytes, fill, |block| {
-                        // At most MAX_BLOCKS can be queued.
-                        let _ = finished.push_back(block.data);
-                    });
-                    (finished.len(), dropped)
+            let mut q = this.queues.lock();
+            match (q.session, buf.direction()) {
+                (Some(Session::Fileio), Direction::In) => {
+                    q.fileio.produce(first, count, scan_bytes, transfer)
                 }
-                None => (0, 0),
+                (Some(Session::Fileio), Direction::Out) => {
+                    q.fileio_out.consume(first, count, scan_bytes, transfer)
+                }
+                (Some(Session::Dmabuf), _) => {
+                    // A block whose dependency failed completes with the
+                    // same error, unused.
+                    while let Some(e) = q.dmabuf.front().and_then(|b| b.data.failed_dependency()) {
+                        if let Some(block) = q.dmabuf.pop() {
+                            let _ = finished.push_back((block.data, Some(e)));
+                        }
+                    }
+                    let mut done = 0;
+                    let stalled = q
+                        .dmabuf
+                        .produce(first, count, scan_bytes, transfer, |block| {
+                            done += 1;
+                            // At most MAX_BLOCKS can be queued.
+                            let _ = finished.push_back((block.data, None));
+                        });
+                    (done, stalled)
+                }
+                (None, _) => (0, 0),
             }
         };
-        finish_all(&mut finished, None);
+        finish_all(&mut finished);
         result
     }
 
@@ -234,9 +287,9 @@ impl BlockBuffer {
     fn cancel_dmabufs(&self, error: Error) {
         let mut finished = Finished::default();
         for block in self.queues.lock().dmabuf.drain() {
-            let _ = finished.push_back(block.data);
+            let _ = finished.push_back((block.data, Some(error)));
         }
-        finish_all(&mut finished, Some(error));
+        finish_all(&mut finished);
     }
 
     /// The device is going away: no more DMABUF use, queued blocks
@@ -284,9 +337,13 @@ impl BlockBuffer {
     /// on its reservation object.
     pub(crate) fn enqueue_dmabuf(buf: &Buffer<Self>, req: EnqueueRequest) -> Result {
         let this = buf.data();
-        if req.flags != 0 {
-            return Err(EINVAL);
-        }
+        let output = buf.direction() == Direction::Out;
+        let cyclic = match req.flags {
+            0 => false,
+            // Repeating a block only makes sense for output.
+            IIO_BUFFER_DMABUF_CYCLIC if output => true,
+            _ => return Err(EINVAL),
+        };
         let dmabuf = DmaBuf::from_fd(req.fd.try_into().map_err(|_| EBADF)?)?;
         let memory = dmabuf.block().ok_or(EINVAL)?;
         let bytes_used = usize::try_from(req.bytes_used).map_err(|_| EINVAL)?;
@@ -301,30 +358,68 @@ impl BlockBuffer {
             return Err(EINVAL);
         }
         this.check_room()?;
-        if !memory.claim() {
+        if this
+            .queues
+            .lock()
+            .dmabuf
+            .any(|b| b.data.is_seed_block_at(memory.as_ptr()))
+        {
             return Err(EBUSY);
         }
-        let seqno = this.seqno.fetch_add(1, Ordering::Relaxed) + 1;
-        let fence = match Fence::new(&this.fences, seqno) {
-            Ok(f) => f,
-            Err(e) => {
-                memory.unclaim();
-                return Err(e);
-            }
+        // Implicit synchronisation: the device reads (DAC) after the
+        // writers are done, writes (ADC) after everybody is. Taken before
+        // our own fence joins the reservation object.
+        let (usage, wait_for) = if output {
+            (FenceUsage::Read, FenceUsage::Write)
+        } else {
+            (FenceUsage::Write, FenceUsage::Read)
         };
-        if let Err(e) = dmabuf.add_fence(&fence, FenceUsage::Write) {
-            memory.unclaim();
+        let prepared = dmabuf.dependency(wait_for).and_then(|dependency| {
+            let seqno = this.seqno.fetch_add(1, Ordering::Relaxed) + 1;
+            Ok((dependency, Fence::new(&this.fences, seqno)?))
+        });
+        let (dependency, fence) = prepared?;
+        if let Err(e) = dmabuf.add_fence(&fence, usage) {
             // Never published: signal it anyway, every fence must be.
             fence.signal(Some(e));
             return Err(e);
         }
-        // INVARIANT: Ours (checked by `block()`), claimed above.
+        // INVARIANT: Ours (checked by `block()`), alive while referenced.
         let block = QueuedBlock {
             data: memory.as_ptr(),
-            completion: Completion::Seed { dmabuf, fence },
+            completion: Completion::Seed {
+                _dmabuf: dmabuf,
+                fence,
+            },
             bytes_used,
+            dependency,
         };
-        this.submit_dmabuf(Block::new(block, bytes_used))
+        let block = Block::new(block, bytes_used);
+        this.submit_dmabuf(if cyclic { block.cyclic() } else { block })
+    }
+
+    /// Gives an output buffer its fileio blocks, once per enabled period.
+    /// Called with the `reader` lock held.
+    fn allocate_out_blocks(&self, buf: &Buffer<Self>, scan_bytes: usize) -> Result {
+        if self.queues.lock().out_allocated {
+            return Ok(());
+        }
+        let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
+        if scan_bytes == 0 {
+            return Err(EINVAL);
+        }
+        let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
+        let mut fresh = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
+        for _ in 0..geometry.blocks {
+            let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
+            fresh.push(Block::new(data, block_bytes), GFP_KERNEL)?;
+        }
+        let mut q = self.queues.lock();
+        while let Some(block) = fresh.pop() {
+            q.fileio_out.add_free(block);
+        }
+        q.out_allocated = true;
+        Ok(())
     }
 
     /// Fails early when an ENQUEUE could not be queued.
@@ -346,11 +441,15 @@ impl BlockBuffer {
             let mut q = self.queues.lock();
             if q.dead {
                 Err((block, ENODEV))
+            } else if q.dmabuf.any(|b| b.data.is_seed_block_at(block.data.data)) {
+                // A racing ENQUEUE of the same block won.
+                Err((block, EBUSY))
             } else {
                 q.dmabuf.submit(block).map_err(|block| (block, ENOSPC))
             }
         };
         refused.map_err(|(block, e)| {
+            let _signalling = SignallingSection::begin();
             block.data.complete(Some(e));
             e
         })
@@ -398,9 +497,60 @@ impl BufferOps for BlockBuffer {
         bytes.checked_div(buf.bytes_per_datum()).unwrap_or(0)
     }
 
+    fn write(buf: &Buffer<Self>, input: &mut UserSliceReader) -> Result<usize> {
+        // Data may be written before the enable that sets bytes_per_datum.
+        let scan_bytes = Self::scan_layout(buf)?.scan_bytes;
+        if scan_bytes == 0 || input.len() < scan_bytes {
+            return Err(EINVAL);
+        }
+        let this = buf.data();
+        let _writer = this.reader.lock();
+        if this.queues.lock().dmabuf_in_use() {
+            return Err(EBUSY);
+        }
+        this.allocate_out_blocks(buf, scan_bytes)?;
+        let mut total = 0;
+        while input.len() >= scan_bytes {
+            let Some(mut block) = this.queues.lock().fileio_out.take_for_write() else {
+                break;
+            };
+            let n = block.data.len().min(input.len()) / scan_bytes * scan_bytes;
+            // Copy outside the spinlock: this may fault and sleep.
+            let copied = input.read_slice(&mut block.data[..n]);
+            let taken = if copied.is_ok() { n } else { 0 };
+            this.queues.lock().fileio_out.submit_written(block, taken);
+            match copied {
+                Ok(()) => total += n,
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(total)
+    }
+
+    fn space_available(buf: &Buffer<Self>) -> usize {
+        let q = buf.data().queues.lock();
+        // Not allocated yet, or refused: let write() run and tell.
+        let writable = !q.out_allocated || q.fileio_out.has_space() || q.dmabuf_in_use();
+        usize::from(writable)
+    }
+
     fn enable(buf: &Buffer<Self>) -> Result {
         let this = buf.data();
         let _reader = this.reader.lock();
+        if buf.direction() == Direction::Out {
+            let mut q = this.queues.lock();
+            q.session = Some(if q.dmabuf_in_use() {
+                Session::Dmabuf
+            } else {
+                Session::Fileio
+            });
+            drop(q);
+            if this.queues.lock().session == Some(Session::Fileio) {
+                return this.allocate_out_blocks(buf, buf.bytes_per_datum());
+            }
+            return Ok(());
+        }
         {
             let mut q = this.queues.lock();
             if q.dmabuf_in_use() {
@@ -446,8 +596,21 @@ impl BufferOps for BlockBuffer {
         // disabled buffer. DMABUF blocks in flight complete with an error.
         let _queue = buf.lock_queue();
         let this = buf.data();
-        this.queues.lock().session = None;
+        // Data written but not played is dropped with the blocks.
+        let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
+        {
+            let mut q = this.queues.lock();
+            q.session = None;
+            if buf.direction() == Direction::Out {
+                q.out_allocated = false;
+                for block in q.fileio_out.drain_all() {
+                    // Capacity is MAX_BLOCKS, the most the queue holds.
+                    let _ = old.push_within_capacity(block);
+                }
+            }
+        }
         this.cancel_dmabufs(ECANCELED);
+        drop(old);
         Ok(())
     }
 
@@ -485,7 +648,7 @@ impl BufferOps for BlockBuffer {
         // The core checked `bytes_used` against the DMABUF's size, and
         // refuses CYCLIC on input buffers.
         let scan_bytes = Self::scan_layout_held(queue)?.scan_bytes;
-        if cyclic || scan_bytes == 0 || bytes_used % scan_bytes != 0 {
+        if scan_bytes == 0 || bytes_used % scan_bytes != 0 {
             return Err(EINVAL);
         }
         let bytes_used = bytes_used.min(attached.map.len());
@@ -502,9 +665,11 @@ impl BufferOps for BlockBuffer {
             data: attached.map.as_ptr(),
             completion: Completion::Mainline(fence.accept()),
             bytes_used,
+            dependency: None,
         };
+        let block = Block::new(block, bytes_used);
         // Room was checked under the same lock.
-        let _ = q.dmabuf.submit(Block::new(block, bytes_used));
+        let _ = q.dmabuf.submit(if cyclic { block.cyclic() } else { block });
         Ok(())
     }
 

@@ -2,16 +2,18 @@
 
 //! iio_dmabuf: virtual IIO converters with a zero-copy DMABUF interface.
 //!
-//! Layout: `iio` holds the safe abstractions over the C IIO API (the only
-//! `unsafe` code), `engine` the pure logic shared with host unit tests,
-//! and `adc` the virtual ADC driver built on both.
+//! Layout: `iio`, `dma`, `chardev` and `work` hold the safe abstractions
+//! over C APIs (the only `unsafe` code); `engine` the pure logic shared
+//! with host unit tests; `buffer`, `seed_api` and `converter` the driver
+//! (the IIO buffer and its block queue, the seed DMABUF ioctls, the
+//! virtual ADC and DAC) built on both.
 
 use kernel::prelude::*;
 
-mod adc;
 mod bindings;
 mod buffer;
 mod chardev;
+mod converter;
 mod dma;
 // Also the crate root of the host unit tests (Cargo.toml), where its API is
 // public.
@@ -42,17 +44,21 @@ pub(crate) fn dmabuf_max_bytes() -> usize {
 }
 
 struct IioDmabufModule {
-    _adc_type: Pin<KBox<iio::sw_device::Registration<adc::AdcType>>>,
+    _adc_type: Pin<KBox<iio::sw_device::Registration<converter::AdcType>>>,
+    _dac_type: Pin<KBox<iio::sw_device::Registration<converter::DacType>>>,
 }
 
 impl kernel::Module for IioDmabufModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let adc_type = KBox::pin_init(
-            iio::sw_device::Registration::new(c"dmabuf_adc", module),
-            GFP_KERNEL,
-        )?;
         Ok(Self {
-            _adc_type: adc_type,
+            _adc_type: KBox::pin_init(
+                iio::sw_device::Registration::new(c"dmabuf_adc", module),
+                GFP_KERNEL,
+            )?,
+            _dac_type: KBox::pin_init(
+                iio::sw_device::Registration::new(c"dmabuf_dac", module),
+                GFP_KERNEL,
+            )?,
         })
     }
 }

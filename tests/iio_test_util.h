@@ -1197,4 +1197,394 @@ static inline void ramp_resync(struct ramp_check *rc, const void *scan)
 	rc->expect += (uint16_t)(n16 - (uint16_t)rc->expect);
 }
 
+/* ------------------------------------------------------------------ */
+/* Mainline IIO DMABUF API (<linux/iio/buffer.h>, Linux 6.11+)         */
+/* ------------------------------------------------------------------ */
+
+#include <linux/dma-heap.h>
+#include <linux/udmabuf.h>
+
+#define UDMABUF_DEV		"/dev/udmabuf"
+#define DMA_HEAP_SYSTEM		"/dev/dma_heap/system"
+#define IIO_DMABUF_ENQUEUE_WAIT_MS 5000	/* core's wait for earlier fences */
+
+/*
+ * IIO_BUFFER_GET_FD_IOCTL on the opened /dev/iio:deviceN @devfd: the file
+ * descriptor of buffer @idx (O_RDWR | O_CLOEXEC), or -errno.
+ */
+static inline int iio_buffer_get_fd(int devfd, int idx)
+{
+	int fd = idx;
+
+	if (ioctl(devfd, IIO_BUFFER_GET_FD_IOCTL, &fd))
+		return -errno;
+	return fd;
+}
+
+/* IIO_BUFFER_DMABUF_ATTACH_IOCTL of DMABUF @dfd on buffer fd @bfd; 0/-errno */
+static inline int iio_buffer_attach(int bfd, int dfd)
+{
+	int fd = dfd;
+
+	return ioctl(bfd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &fd) ? -errno : 0;
+}
+
+/* IIO_BUFFER_DMABUF_DETACH_IOCTL; 0/-errno */
+static inline int iio_buffer_detach(int bfd, int dfd)
+{
+	int fd = dfd;
+
+	return ioctl(bfd, IIO_BUFFER_DMABUF_DETACH_IOCTL, &fd) ? -errno : 0;
+}
+
+/* IIO_BUFFER_DMABUF_ENQUEUE_IOCTL on the buffer fd @bfd; 0/-errno */
+static inline int iio_buffer_enqueue(int bfd, int dfd, uint32_t flags,
+				     uint64_t bytes_used)
+{
+	return dmabuf_enqueue_cmd(bfd, IIO_BUFFER_DMABUF_ENQUEUE_IOCTL,
+				  (uint32_t)dfd, flags, bytes_used);
+}
+
+/* Set or clear O_NONBLOCK on @fd; 0/-errno */
+static inline int fd_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+	return fcntl(fd, F_SETFL, fl) ? -errno : 0;
+}
+
+/*
+ * A udmabuf of @size bytes (a page multiple) over a new sealed memfd.
+ * Returns the DMABUF fd (O_CLOEXEC) and the memfd in @memfd, or -errno
+ * (-ENOENT etc. from opening /dev/udmabuf when it is missing).
+ */
+static inline int udmabuf_alloc(size_t size, int *memfd)
+{
+	struct udmabuf_create c;
+	int dev, mfd, fd, err;
+
+	*memfd = -1;
+	dev = open(UDMABUF_DEV, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	mfd = memfd_create("x", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0) {
+		err = -errno;
+		close(dev);
+		return err;
+	}
+	if (ftruncate(mfd, (off_t)size) ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		err = -errno;
+		goto fail;
+	}
+	memset(&c, 0, sizeof(c));
+	c.memfd = (uint32_t)mfd;
+	c.flags = UDMABUF_FLAGS_CLOEXEC;
+	c.offset = 0;
+	c.size = size;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	close(dev);
+	*memfd = mfd;
+	return fd;
+fail:
+	close(mfd);
+	close(dev);
+	return err;
+}
+
+/* A DMABUF of @size bytes from the DMA heap @heap; its fd or -errno */
+static inline int dma_heap_alloc(const char *heap, size_t size)
+{
+	struct dma_heap_allocation_data d;
+	int hfd, err;
+
+	hfd = open(heap, O_RDWR | O_CLOEXEC);
+	if (hfd < 0)
+		return -errno;
+	memset(&d, 0, sizeof(d));
+	d.len = size;
+	d.fd_flags = O_RDWR | O_CLOEXEC;
+	err = ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &d) ? -errno : 0;
+	close(hfd);
+	return err ? err : (int)d.fd;
+}
+
+/* ------------------------------------------------------------------ */
+/* The virtual DAC (dmabuf_dac) and ramp generation                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A DAC instance is described by the same struct adc as an ADC (name,
+ * configfs directory, sysfs directory, /dev node): adc_read(), adc_write(),
+ * adc_open(), adc_dmabuf_open() etc. work on it. Only creating and
+ * removing it differ (another configfs directory): use dac_create*() and
+ * dac_destroy(), never adc_destroy(), on a DAC.
+ */
+#include <sys/time.h>	/* setitimer() */
+
+#define CFS_DAC_TYPE_DIR	CFS_IIO_DEVS "/dmabuf_dac"
+#define DAC_NUM_CH		4
+#define DAC_TS_INDEX		4
+#define DAC_DEFAULT_FREQ	10000
+#define DAC_DEFAULT_LENGTH	4096
+#define DAC_SCALE_STR		"0.305175781"
+
+static inline int dac_mkdir(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), CFS_DAC_TYPE_DIR "/%s", name);
+	return mkdir(path, 0755) ? -errno : 0;
+}
+
+static inline int dac_rmdir(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), CFS_DAC_TYPE_DIR "/%s", name);
+	return rmdir(path) ? -errno : 0;
+}
+
+/* mkdir the configfs DAC instance @name and locate its IIO device. */
+static inline int dac_create(struct adc *d, const char *name)
+{
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->devnum = -1;
+	ret = dac_mkdir(name);
+	if (ret) {
+		UTIL_LOG("mkdir %s/%s: %s", CFS_DAC_TYPE_DIR, name,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = adc_attach(d, name);
+	if (ret) {
+		UTIL_LOG("device '%s' not found after mkdir: %s", name,
+			 strerror(-ret));
+		dac_rmdir(name);
+		d->devnum = -1;
+		return ret;
+	}
+	snprintf(d->cfs, sizeof(d->cfs), CFS_DAC_TYPE_DIR "/%s", name);
+	return 0;
+}
+
+/* Create a DAC with a name unique to this process. */
+static inline int dac_create_unique(struct adc *d, const char *prefix)
+{
+	static unsigned int seq;
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%d_%u", prefix, (int)getpid(), seq++);
+	return dac_create(d, name);
+}
+
+/* Disable the buffer (ignoring errors) and rmdir the DAC instance. */
+static inline int dac_destroy(struct adc *d)
+{
+	int ret;
+
+	if (d->devnum < 0 || !d->name[0])
+		return 0;
+	adc_buffer_disable(d);
+	ret = dac_rmdir(d->name);
+	if (ret && ret != -ENOENT)
+		UTIL_LOG("rmdir %s: %s", d->cfs, strerror(-ret));
+	d->devnum = -1;
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/* Enable exactly the DAC channels in @mask (ADC_CH(c) / ADC_TS). */
+static inline int dac_set_channels(const struct adc *d, unsigned int mask)
+{
+	char attr[64];
+	int c, ret;
+
+	for (c = 0; c < DAC_NUM_CH; c++) {
+		snprintf(attr, sizeof(attr), "buffer0/out_voltage%d_en", c);
+		ret = adc_set(d, attr, (mask & ADC_CH(c)) ? "1" : "0");
+		if (ret)
+			return ret;
+	}
+	return adc_set(d, "buffer0/in_timestamp_en",
+		       (mask & ADC_TS) ? "1" : "0");
+}
+
+/*
+ * Disable the DAC's buffer and configure it: channels @mask, then @freq
+ * and @length (each skipped when 0).
+ */
+static inline int dac_configure(const struct adc *d, unsigned int mask,
+				long long freq, long long length)
+{
+	int ret;
+
+	adc_buffer_disable(d);
+	ret = dac_set_channels(d, mask);
+	if (!ret && freq)
+		ret = adc_set_ll(d, "sampling_frequency", freq);
+	if (!ret && length)
+		ret = adc_set_ll(d, "buffer0/length", length);
+	return ret;
+}
+
+/* The DAC's counters (reset at each buffer enable, kept after disable). */
+struct dac_counters {
+	long long consumed;	/* scans_consumed */
+	long long mismatches;
+	long long underruns;
+};
+
+static inline int dac_read_counters(const struct adc *d,
+				    struct dac_counters *c)
+{
+	int ret;
+
+	ret = adc_read_ll(d, "scans_consumed", &c->consumed);
+	if (!ret)
+		ret = adc_read_ll(d, "mismatches", &c->mismatches);
+	if (!ret)
+		ret = adc_read_ll(d, "underruns", &c->underruns);
+	return ret;
+}
+
+/*
+ * Wait up to @timeout_ms until scans_consumed >= @want; @c gets the last
+ * counters read. Returns 0, -ETIMEDOUT or -errno.
+ */
+static inline int dac_wait_consumed(const struct adc *d, long long want,
+				    int timeout_ms, struct dac_counters *c)
+{
+	double end = now_s() + timeout_ms / 1000.0;
+	int ret;
+
+	for (;;) {
+		ret = dac_read_counters(d, c);
+		if (ret)
+			return ret;
+		if (c->consumed >= want)
+			return 0;
+		if (now_s() > end)
+			return -ETIMEDOUT;
+		sleep_ms(10);
+	}
+}
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Fill @nscans scans laid out as @l into @buf with the ramp: channel c of
+ * scan n holds (n + c) mod 2^16, n = @first_n, @first_n + 1, ...; the
+ * timestamp (if enabled) holds n; padding is zeroed.
+ */
+static inline void ramp_fill(const struct scan_layout *l, void *buf,
+			     uint64_t first_n, size_t nscans)
+{
+	uint8_t *p = buf;
+	size_t s;
+	int i;
+
+	for (s = 0; s < nscans; s++, p += l->size) {
+		uint64_t n = first_n + s;
+
+		memset(p, 0, l->size);
+		for (i = 0; i < l->nch; i++)
+			put_le16(p + l->off[i], (uint16_t)(n + l->ch[i]));
+		if (l->ts_off >= 0)
+			put_le64(p + l->ts_off, n);
+	}
+}
+
+/* The value channel @c holds in ramp scan @n, as out_voltageN_raw shows it */
+static inline long long ramp_value(uint64_t n, int c)
+{
+	return (int16_t)(uint16_t)(n + c);
+}
+
+/*
+ * CPU access for writing (a DAC reads the block): START waits for every
+ * fence, readers' (a DAC's READ fences) and writers' alike.
+ */
+static inline int dmabuf_sync_start_rw(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+}
+
+static inline int dmabuf_sync_end_rw(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+}
+
+/* SIGALRM handler that only interrupts a blocking system call. */
+static inline void util_alarm_noop(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Blocking write() of all @len bytes, interrupted (SIGALRM, no SA_RESTART)
+ * after @timeout_ms. Returns @len, -ETIMEDOUT, or -errno of a failing
+ * write(). Uses SIGALRM and ITIMER_REAL of the calling process.
+ */
+static inline ssize_t write_all_timeout(int fd, const void *buf, size_t len,
+					int timeout_ms)
+{
+	struct sigaction sa, old;
+	struct itimerval it, off;
+	const uint8_t *p = buf;
+	size_t done = 0;
+	ssize_t n, ret = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = util_alarm_noop;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, &old))
+		return -errno;
+	memset(&it, 0, sizeof(it));
+	memset(&off, 0, sizeof(off));
+	it.it_value.tv_sec = timeout_ms / 1000;
+	it.it_value.tv_usec = (timeout_ms % 1000) * 1000;
+	if (setitimer(ITIMER_REAL, &it, NULL)) {
+		ret = -errno;
+		sigaction(SIGALRM, &old, NULL);
+		return ret;
+	}
+	while (done < len) {
+		n = write(fd, p + done, len - done);
+		if (n < 0) {
+			ret = errno == EINTR ? -ETIMEDOUT : -errno;
+			break;
+		}
+		if (n == 0) {
+			ret = -EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	return ret ? ret : (ssize_t)done;
+}
+
 #endif /* IIO_TEST_UTIL_H */

@@ -4,11 +4,11 @@
 //! blocks this module allocates (vmalloc memory userspace can map, that
 //! devices can import through an sg_table, and the kernel can vmap).
 
-use super::fence::Fence;
+use super::fence::{Dependency, Fence};
 use crate::bindings;
 use core::{
     ptr::NonNull,
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::atomic::{AtomicUsize, Ordering},
 };
 use kernel::{
     error::{from_err_ptr, from_result, to_result},
@@ -23,6 +23,17 @@ use kernel::{
 pub(crate) enum FenceUsage {
     /// The device writes the buffer (input).
     Write,
+    /// The device reads the buffer (output).
+    Read,
+}
+
+impl FenceUsage {
+    fn raw(self) -> bindings::dma_resv_usage {
+        match self {
+            FenceUsage::Write => bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
+            FenceUsage::Read => bindings::dma_resv_usage_DMA_RESV_USAGE_READ,
+        }
+    }
 }
 
 /// A reference to a DMABUF, ours or anybody's.
@@ -78,9 +89,7 @@ impl DmaBuf {
     /// Adds `fence` to the DMABUF's reservation object. Waits
     /// (interruptibly) for the reservation lock.
     pub(crate) fn add_fence(&self, fence: &Fence, usage: FenceUsage) -> Result {
-        let usage = match usage {
-            FenceUsage::Write => bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE,
-        };
+        let usage = usage.raw();
         // SAFETY: Valid by the type invariant; every DMABUF has a resv.
         let resv = unsafe { (*self.as_raw()).resv };
         // SAFETY: `resv` is valid while the DMABUF is.
@@ -95,6 +104,13 @@ impl DmaBuf {
         // SAFETY: Locked above.
         unsafe { bindings::iio_dmabuf_helper_dma_resv_unlock(resv) };
         reserved
+    }
+
+    /// What a new user with `usage` must wait for: the fences of `usage`
+    /// and stronger (`Write`: the writers; `Read`: everybody).
+    pub(crate) fn dependency(&self, usage: FenceUsage) -> Result<Option<Dependency>> {
+        // SAFETY: Valid by the type invariant; every DMABUF has a resv.
+        unsafe { Dependency::on_fences((*self.as_raw()).resv, usage.raw()) }
     }
 
     /// Installs a new file descriptor (O_CLOEXEC) for the DMABUF; the
@@ -233,7 +249,6 @@ pub(crate) struct BlockMemory {
     vaddr: NonNull<u8>,
     size: usize,
     pages: KVec<*mut bindings::page>,
-    queued: AtomicBool,
     account: Arc<MemoryAccount>,
     #[pin]
     mappings: Mutex<KVec<DeviceMapping>>,
@@ -245,18 +260,8 @@ unsafe impl Send for BlockMemory {}
 unsafe impl Sync for BlockMemory {}
 
 impl BlockMemory {
-    /// Claims the block for a queue: false if a queue already has it.
-    pub(crate) fn claim(&self) -> bool {
-        !self.queued.swap(true, Ordering::AcqRel)
-    }
-
-    /// Gives up the queue's claim (the block completed).
-    pub(crate) fn unclaim(&self) {
-        self.queued.store(false, Ordering::Release);
-    }
-
     /// Start of the memory: `size()` bytes, valid while the DMABUF lives.
-    /// Whoever holds the claim (see [`BlockMemory::claim`]) may write it.
+    /// Devices access it as their queues and fences allow.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.vaddr.as_ptr()
     }
@@ -335,7 +340,6 @@ pub(crate) fn export_block(
             vaddr,
             size,
             pages,
-            queued: AtomicBool::new(false),
             account: account.clone(),
             mappings <- new_mutex!(KVec::new(), "BlockMemory::mappings"),
         }),

@@ -136,3 +136,131 @@ impl Drop for SignallingSection {
         unsafe { bindings::dma_fence_end_signalling(self.0) };
     }
 }
+
+/// Waits, without blocking anyone, for the fences other users of a DMABUF
+/// attached to it (implicit synchronisation): a DAC must not read a block
+/// before the ADC that fills it is done, nor an ADC overwrite one a DAC
+/// still reads.
+///
+/// # Invariants
+///
+/// `inner.fence` holds a reference to the awaited fence; while `inner.state`
+/// is `PENDING`, `inner.cb` is registered on it.
+pub(crate) struct Dependency {
+    inner: Pin<KBox<Waiter>>,
+}
+
+const PENDING: i32 = i32::MIN;
+
+#[repr(C)]
+#[pin_data]
+struct Waiter {
+    /// First field: the callback finds the `Waiter` from it.
+    #[pin]
+    cb: Opaque<bindings::dma_fence_cb>,
+    fence: NonNull<bindings::dma_fence>,
+    /// `PENDING`, then 0 (signalled) or the fence's negative error.
+    state: core::sync::atomic::AtomicI32,
+}
+
+// SAFETY: The fence is refcounted and internally locked; `state` is atomic.
+unsafe impl Send for Dependency {}
+// SAFETY: As above.
+unsafe impl Sync for Dependency {}
+
+/// # Safety
+///
+/// Called by the dma-fence core, once, on a `Waiter`'s registered `cb`.
+unsafe extern "C" fn dependency_signalled(
+    fence: *mut bindings::dma_fence,
+    cb: *mut bindings::dma_fence_cb,
+) {
+    // SAFETY: `cb` is the first field of a `repr(C)` `Waiter`, alive while
+    // registered (its drop removes the callback first).
+    let waiter = unsafe { &*cb.cast::<Waiter>() };
+    // SAFETY: The signalled fence is valid during its callbacks.
+    let error = unsafe { (*fence).error };
+    waiter
+        .state
+        .store(error.min(0), core::sync::atomic::Ordering::Release);
+}
+
+impl Dependency {
+    /// The fences of `usage` (and stronger) of the reservation object
+    /// `resv`, if any.
+    ///
+    /// # Safety
+    ///
+    /// `resv` must be a live reservation object.
+    pub(crate) unsafe fn on_fences(
+        resv: *mut bindings::dma_resv,
+        usage: bindings::dma_resv_usage,
+    ) -> Result<Option<Self>> {
+        let mut fence = core::ptr::null_mut();
+        // SAFETY: `resv` is live per the requirement; the call takes what it
+        // needs under RCU and returns a new reference (or NULL).
+        kernel::error::to_result(unsafe {
+            bindings::dma_resv_get_singleton(resv, usage, &mut fence)
+        })?;
+        let Some(fence) = NonNull::new(fence) else {
+            return Ok(None);
+        };
+        let waiter = KBox::pin_init(
+            pin_init!(Waiter {
+                cb <- Opaque::uninit(),
+                fence,
+                state: core::sync::atomic::AtomicI32::new(PENDING),
+            }),
+            GFP_KERNEL,
+        );
+        let waiter = match waiter {
+            Ok(w) => w,
+            Err(e) => {
+                // SAFETY: The reference `dma_resv_get_singleton` returned.
+                unsafe { bindings::iio_dmabuf_helper_dma_fence_put(fence.as_ptr()) };
+                return Err(e);
+            }
+        };
+        // SAFETY: The fence is live (we hold a reference) and `cb` is pinned
+        // until `Drop` removes it.
+        let ret = unsafe {
+            bindings::dma_fence_add_callback(
+                fence.as_ptr(),
+                waiter.cb.get(),
+                Some(dependency_signalled),
+            )
+        };
+        if ret != 0 {
+            // Already signalled (-ENOENT): no callback registered.
+            // SAFETY: Live fence.
+            let error = unsafe { (*fence.as_ptr()).error };
+            waiter
+                .state
+                .store(error.min(0), core::sync::atomic::Ordering::Release);
+        }
+        // INVARIANT: Registered unless already signalled, reference held.
+        Ok(Some(Self { inner: waiter }))
+    }
+
+    /// `None` while pending; then `Ok` or the writer's error.
+    pub(crate) fn outcome(&self) -> Option<Result> {
+        match self.inner.state.load(core::sync::atomic::Ordering::Acquire) {
+            PENDING => None,
+            0 => Some(Ok(())),
+            e => Some(Err(Error::from_errno(e))),
+        }
+    }
+}
+
+impl Drop for Dependency {
+    fn drop(&mut self) {
+        let fence = self.inner.fence.as_ptr();
+        if self.outcome().is_none() {
+            // SAFETY: Registered while pending (type invariant); removing
+            // takes the fence lock, so the callback is not running after.
+            unsafe { bindings::dma_fence_remove_callback(fence, self.inner.cb.get()) };
+        }
+        // SAFETY: The reference held by the type invariant.
+        unsafe { bindings::iio_dmabuf_helper_dma_fence_put(fence) };
+    }
+}

@@ -3,11 +3,13 @@
 //! The block queue: the state machine between userspace and the virtual
 //! DMA engine.
 //!
-//! A block is a piece of memory the hardware fills with whole scans.
-//! Blocks wait in the [`HardwareQueue`] in submission order; the hardware
-//! fills the one at the head and completes it when full. What happens to a
-//! completed block depends on who submitted it: the fileio path keeps it
-//! for read() ([`FileioQueue`]), the DMABUF paths signal its fence.
+//! A block is a piece of memory the hardware transfers whole scans into
+//! (an ADC) or out of (a DAC). Blocks wait in the [`HardwareQueue`] in
+//! submission order; the hardware works on the one at the head and
+//! completes it when done. What happens to a completed block depends on
+//! who submitted it: the fileio paths recycle it ([`FileioQueue`] for
+//! read(), [`FileioOutQueue`] for write()), the DMABUF paths signal its
+//! fence.
 
 use core::ops::DerefMut;
 
@@ -38,7 +40,6 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Whether the ring is empty.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -84,34 +85,55 @@ impl<T, const N: usize> Ring<T, N> {
     }
 
     /// Iterates from head to tail.
-    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         (0..self.len).filter_map(move |i| self.slots[(self.head + i) % N].as_ref())
+    }
+}
+
+/// The memory of a block, as the hardware sees it.
+pub trait Transfer: DerefMut<Target = [u8]> {
+    /// Whether the hardware may access the memory yet (for instance, a
+    /// fence it depends on has signalled). The head block not being ready
+    /// stalls the hardware, as an empty queue does.
+    fn ready(&self) -> bool {
+        true
     }
 }
 
 /// A block of memory in the queue, with its progress.
 #[derive(Debug)]
 pub struct Block<D> {
-    /// The memory (a kernel allocation, or later a DMABUF's pages).
+    /// The memory (a kernel allocation, or a DMABUF's).
     pub data: D,
-    /// Bytes the hardware is to fill: a whole number of scans.
+    /// Bytes the hardware is to transfer: a whole number of scans.
     pub size: usize,
-    /// Bytes the hardware has filled.
+    /// Bytes the hardware has transferred.
     pub filled: usize,
-    /// Bytes a reader has consumed (fileio only).
+    /// Bytes a reader has consumed (fileio input only).
     pub consumed: usize,
+    /// Repeat the block until another one is queued (output only).
+    pub cyclic: bool,
+    /// Completed passes over a cyclic block.
+    pub passes: u64,
 }
 
 impl<D> Block<D> {
-    /// A block to fill `size` bytes of.
+    /// A block to transfer `size` bytes of.
     pub fn new(data: D, size: usize) -> Self {
         Self {
             data,
             size,
             filled: 0,
             consumed: 0,
+            cyclic: false,
+            passes: 0,
         }
+    }
+
+    /// A block the hardware repeats until another one is queued.
+    pub fn cyclic(mut self) -> Self {
+        self.cyclic = true;
+        self
     }
 
     fn reset(&mut self) {
@@ -133,7 +155,18 @@ impl<D> Default for HardwareQueue<D> {
     }
 }
 
-impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
+/// What [`HardwareQueue::produce`] hands the transfer function: scans
+/// numbered from `first`, and whether they start a repeated pass over a
+/// cyclic block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Number of the first scan (in the hardware's count).
+    pub first: u64,
+    /// The chunk starts a new pass over a cyclic block.
+    pub repeat: bool,
+}
+
+impl<D: Transfer> HardwareQueue<D> {
     /// Queues a block for the hardware; a full queue hands it back.
     pub fn submit(&mut self, block: Block<D>) -> Result<(), Block<D>> {
         self.pending.push_back(block)
@@ -150,34 +183,43 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
         self.pending.is_empty()
     }
 
-    /// The hardware produced `count` scans of `scan_bytes` bytes, numbered
-    /// from `first`: `fill` writes them into the head blocks, `complete`
-    /// receives each block that became full. Returns the number of scans
-    /// dropped for lack of a block (an overrun).
+    /// The hardware transferred `count` scans of `scan_bytes` bytes,
+    /// numbered from `first`: `transfer` moves them into (or out of) the
+    /// head blocks, `complete` receives each block that is done. A cyclic
+    /// block starts over while no other block waits. Returns the number
+    /// of scans that found no ready block (an overrun, or an underrun).
     pub fn produce(
         &mut self,
         mut first: u64,
         mut count: u64,
         scan_bytes: usize,
-        mut fill: impl FnMut(&mut [u8], u64),
+        mut transfer: impl FnMut(&mut [u8], Chunk),
         mut complete: impl FnMut(Block<D>),
     ) -> u64 {
         if scan_bytes == 0 {
             return 0;
         }
         while count > 0 {
-            let Some(block) = self.pending.front_mut() else {
+            let waiting = self.pending.len();
+            let Some(block) = self.pending.front_mut().filter(|b| b.data.ready()) else {
                 return count;
             };
-            let room = (block.size.min(block.data.len()) - block.filled) / scan_bytes;
+            let size = block.size.min(block.data.len());
+            let room = (size - block.filled) / scan_bytes;
             let n = (room as u64).min(count);
-            let end = block.filled + n as usize * scan_bytes;
-            fill(&mut block.data[block.filled..end], first);
-            block.filled = end;
-            first += n;
-            count -= n;
-            if block.filled + scan_bytes > block.size.min(block.data.len()) {
-                if let Some(done) = self.pending.pop_front() {
+            if n > 0 {
+                let end = block.filled + n as usize * scan_bytes;
+                let repeat = block.filled == 0 && block.passes > 0;
+                transfer(&mut block.data[block.filled..end], Chunk { first, repeat });
+                block.filled = end;
+                first += n;
+                count -= n;
+            }
+            if block.filled + scan_bytes > size {
+                if block.cyclic && waiting == 1 && block.filled > 0 {
+                    block.filled = 0;
+                    block.passes += 1;
+                } else if let Some(done) = self.pending.pop_front() {
                     complete(done);
                 }
             }
@@ -192,6 +234,21 @@ impl<D: DerefMut<Target = [u8]>> HardwareQueue<D> {
             Some(head) if ready(head) => self.pending.pop_front(),
             _ => None,
         }
+    }
+
+    /// Whether a waiting block satisfies `pred`.
+    pub fn any(&self, pred: impl Fn(&Block<D>) -> bool) -> bool {
+        self.pending.iter().any(pred)
+    }
+
+    /// The head block, if any.
+    pub fn front(&mut self) -> Option<&mut Block<D>> {
+        self.pending.front_mut()
+    }
+
+    /// Removes the head block.
+    pub fn pop(&mut self) -> Option<Block<D>> {
+        self.pending.pop_front()
     }
 
     /// Takes every waiting block out (the hardware stopped).
@@ -249,7 +306,7 @@ impl<D> Default for FileioQueue<D> {
     }
 }
 
-impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
+impl<D: Transfer> FileioQueue<D> {
     /// Bytes ready for read().
     pub fn available(&self) -> usize {
         self.available
@@ -271,7 +328,7 @@ impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
         first: u64,
         count: u64,
         scan_bytes: usize,
-        fill: impl FnMut(&mut [u8], u64),
+        fill: impl FnMut(&mut [u8], Chunk),
     ) -> (usize, u64) {
         let (done, available) = (&mut self.done, &mut self.available);
         let mut completed = 0;
@@ -319,9 +376,88 @@ impl<D: DerefMut<Target = [u8]>> FileioQueue<D> {
     }
 }
 
+/// The fileio side of an output buffer: the writer fills free blocks and
+/// hands them to the hardware, which gives them back once consumed.
+pub struct FileioOutQueue<D> {
+    /// Blocks the hardware consumes.
+    pub hardware: HardwareQueue<D>,
+    free: Ring<Block<D>, MAX_BLOCKS>,
+}
+
+impl<D> Default for FileioOutQueue<D> {
+    fn default() -> Self {
+        Self {
+            hardware: HardwareQueue::default(),
+            free: Ring::default(),
+        }
+    }
+}
+
+impl<D: Transfer> FileioOutQueue<D> {
+    /// Adds an empty block to write into.
+    pub fn add_free(&mut self, mut block: Block<D>) {
+        block.reset();
+        let _ = self.free.push_back(block);
+    }
+
+    /// Whether a block is free for writing.
+    pub fn has_space(&self) -> bool {
+        !self.free.is_empty()
+    }
+
+    /// Takes a free block to write into.
+    pub fn take_for_write(&mut self) -> Option<Block<D>> {
+        self.free.pop_front()
+    }
+
+    /// Queues a block the writer put `bytes` into for the hardware (or
+    /// puts it back, when empty).
+    pub fn submit_written(&mut self, mut block: Block<D>, bytes: usize) {
+        if bytes == 0 {
+            let _ = self.free.push_front(block);
+            return;
+        }
+        block.size = bytes;
+        block.filled = 0;
+        let _ = self.hardware.submit(block);
+    }
+
+    /// The hardware consumed scans (see [`HardwareQueue::produce`]);
+    /// consumed blocks become free again. Returns how many blocks were
+    /// freed and how many scans found no data (an underrun).
+    pub fn consume(
+        &mut self,
+        first: u64,
+        count: u64,
+        scan_bytes: usize,
+        check: impl FnMut(&mut [u8], Chunk),
+    ) -> (usize, u64) {
+        let free = &mut self.free;
+        let mut freed = 0;
+        let underrun = self
+            .hardware
+            .produce(first, count, scan_bytes, check, |mut block| {
+                block.reset();
+                freed += 1;
+                // There are never more than MAX_BLOCKS blocks in all.
+                let _ = free.push_back(block);
+            });
+        (freed, underrun)
+    }
+
+    /// Takes every block out of the queue, in no particular order.
+    pub fn drain_all(&mut self) -> impl Iterator<Item = Block<D>> + '_ {
+        let free = &mut self.free;
+        let hardware = &mut self.hardware;
+        core::iter::from_fn(move || free.pop_front().or_else(|| hardware.pending.pop_front()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Transfer for Vec<u8> {}
 
     fn block(size: usize) -> Block<Vec<u8>> {
         Block::new(vec![0; size], size)
@@ -349,9 +485,9 @@ mod tests {
         q.submit(block(8)).unwrap();
         q.submit(block(8)).unwrap();
         let mut completed = Vec::new();
-        let mut fill = |out: &mut [u8], first: u64| {
+        let mut fill = |out: &mut [u8], chunk: Chunk| {
             for (i, s) in out.chunks_exact_mut(2).enumerate() {
-                s.copy_from_slice(&((first + i as u64) as u16).to_le_bytes());
+                s.copy_from_slice(&((chunk.first + i as u64) as u16).to_le_bytes());
             }
         };
         // 3 scans: block 0 not full yet.
@@ -431,6 +567,102 @@ mod tests {
                 block_scans: 4096
             }
         );
+    }
+
+    #[test]
+    fn cyclic_block_repeats_until_another_is_queued() {
+        let mut q = HardwareQueue::default();
+        q.submit(block(4).cyclic()).unwrap();
+        let mut chunks = Vec::new();
+        let mut done = Vec::new();
+        // 5 scans over a 2-scan cyclic block: passes 0, 1, and half of 2.
+        assert_eq!(
+            q.produce(0, 5, 2, |_, c| chunks.push(c), |b| done.push(b)),
+            0
+        );
+        assert!(done.is_empty());
+        assert_eq!(
+            chunks[0],
+            Chunk {
+                first: 0,
+                repeat: false
+            }
+        );
+        assert_eq!(
+            chunks[1],
+            Chunk {
+                first: 2,
+                repeat: true
+            }
+        );
+        assert_eq!(
+            chunks[2],
+            Chunk {
+                first: 4,
+                repeat: true
+            }
+        );
+        // Another block arrives: the cyclic one completes after its pass.
+        q.submit(block(4)).unwrap();
+        assert_eq!(q.produce(5, 2, 2, |_, _| {}, |b| done.push(b)), 0);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].passes, 2);
+        assert!(done[0].cyclic);
+    }
+
+    #[derive(Debug)]
+    struct Gated(Vec<u8>, bool);
+
+    impl core::ops::Deref for Gated {
+        type Target = [u8];
+        fn deref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl core::ops::DerefMut for Gated {
+        fn deref_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+
+    impl Transfer for Gated {
+        fn ready(&self) -> bool {
+            self.1
+        }
+    }
+
+    #[test]
+    fn unready_head_stalls_the_hardware() {
+        let mut q = HardwareQueue::default();
+        q.submit(Block::new(Gated(vec![0; 4], false), 4)).unwrap();
+        assert_eq!(q.produce(0, 3, 2, |_, _| panic!(), |_| panic!()), 3);
+        q.front().unwrap().data.1 = true;
+        let mut n = 0;
+        assert_eq!(q.produce(3, 2, 2, |_, _| {}, |_| n += 1), 0);
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn fileio_out_round_trip() {
+        let mut q = FileioOutQueue::default();
+        q.add_free(block(8));
+        q.add_free(block(8));
+        let b = q.take_for_write().unwrap();
+        q.submit_written(b, 4);
+        assert!(q.has_space());
+        let b = q.take_for_write().unwrap();
+        assert!(!q.has_space());
+        q.submit_written(b, 0);
+        assert!(q.has_space());
+        let mut seen = Vec::new();
+        // 3 scans of 2 bytes: the 4-byte block is consumed, one underrun.
+        assert_eq!(
+            q.consume(0, 3, 2, |d, c| seen.push((d.len(), c.first))),
+            (1, 1)
+        );
+        assert_eq!(seen, vec![(4, 0)]);
+        assert_eq!(q.drain_all().count(), 2);
     }
 
     #[test]

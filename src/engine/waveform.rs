@@ -149,3 +149,103 @@ mod tests {
         }
     }
 }
+
+/// Checks scans against the ramp, as the virtual DAC consumes them: each
+/// scan must hold `n + c` on every enabled channel `c`, and `n` must follow
+/// the previous scan's. The check starts over (resyncs) after a gap the
+/// DAC knows of: an underrun, or a new pass over a cyclic block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RampChecker {
+    expected: Option<u16>,
+    /// Scans checked.
+    pub consumed: u64,
+    /// Scans that broke the ramp.
+    pub mismatches: u64,
+    /// Last sample of each channel.
+    pub last: [i16; NUM_CHANNELS],
+}
+
+impl RampChecker {
+    /// Forgets the expected next scan: the next one starts a new ramp.
+    pub fn resync(&mut self) {
+        self.expected = None;
+    }
+
+    /// Checks the whole scans of `data`, laid out as `layout`.
+    pub fn check(&mut self, data: &[u8], layout: &ScanLayout) {
+        if layout.is_empty() {
+            return;
+        }
+        for scan in data.chunks_exact(layout.scan_bytes) {
+            let mut n = None;
+            let mut consistent = true;
+            for c in 0..NUM_CHANNELS {
+                let Some(at) = layout.channel_offset[c] else {
+                    continue;
+                };
+                let v = i16::from_le_bytes([scan[at], scan[at + 1]]);
+                self.last[c] = v;
+                let this_n = (v as u16).wrapping_sub(c as u16);
+                match n {
+                    None => n = Some(this_n),
+                    Some(m) if m != this_n => consistent = false,
+                    Some(_) => {}
+                }
+            }
+            let follows = match (self.expected, n) {
+                (Some(e), Some(n)) => e == n,
+                _ => true,
+            };
+            if !consistent || !follows {
+                self.mismatches += 1;
+            }
+            self.expected = n.map(|n| n.wrapping_add(1));
+            self.consumed += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod checker_tests {
+    use super::*;
+
+    fn ramp(first: u64, scans: usize, layout: &ScanLayout) -> Vec<u8> {
+        let mut buf = vec![0u8; scans * layout.scan_bytes];
+        fill_scans(&mut buf, layout, Waveform::Ramp, first, |_| 0);
+        buf
+    }
+
+    #[test]
+    fn accepts_a_continuous_ramp_across_calls() {
+        let layout = ScanLayout::new(0b1111, true);
+        let mut c = RampChecker::default();
+        c.check(&ramp(0, 10, &layout), &layout);
+        c.check(&ramp(10, 65536, &layout), &layout);
+        assert_eq!(c.consumed, 65546);
+        assert_eq!(c.mismatches, 0);
+        assert_eq!(c.last, [9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn counts_gaps_repeats_and_corruption() {
+        let layout = ScanLayout::new(0b0101, false);
+        let mut c = RampChecker::default();
+        c.check(&ramp(0, 4, &layout), &layout);
+        // A lost scan: 4 missing.
+        c.check(&ramp(5, 2, &layout), &layout);
+        assert_eq!(c.mismatches, 1);
+        // A repeated block without resync.
+        c.check(&ramp(5, 2, &layout), &layout);
+        assert_eq!(c.mismatches, 2);
+        // With a resync (cyclic pass), a repeat is fine.
+        c.resync();
+        c.check(&ramp(5, 2, &layout), &layout);
+        assert_eq!(c.mismatches, 2);
+        // A corrupted sample.
+        let mut bad = ramp(7, 3, &layout);
+        bad[layout.scan_bytes + 2] ^= 1;
+        c.check(&bad, &layout);
+        assert_eq!(c.mismatches, 3);
+        assert_eq!(c.consumed, 13);
+    }
+}

@@ -16,14 +16,16 @@ use kernel::{
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
-    uaccess::{UserPtr, UserSlice, UserSliceWriter},
+    uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
 
 /// Direction of a buffer's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Direction {
-    /// Device to userspace.
+    /// Device to userspace (an ADC).
     In,
+    /// Userspace to device (a DAC).
+    Out,
 }
 
 /// What a buffer implementation provides. The IIO core serialises
@@ -62,6 +64,13 @@ pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
 
     /// Scans ready for reading.
     fn data_available(buf: &Buffer<Self>) -> usize;
+
+    /// Takes whole scans from `input` (output buffers); returns the bytes
+    /// taken, 0 if there is no room.
+    fn write(buf: &Buffer<Self>, input: &mut UserSliceReader) -> Result<usize>;
+
+    /// Whether write() would take data now (non-zero when it would).
+    fn space_available(buf: &Buffer<Self>) -> usize;
 
     /// The buffer is being enabled.
     fn enable(buf: &Buffer<Self>) -> Result;
@@ -122,6 +131,7 @@ impl<T: BufferOps> Buffer<T> {
     ) -> Result<ARef<Self>> {
         let dir = match direction {
             Direction::In => bindings::iio_buffer_direction_IIO_BUFFER_DIRECTION_IN,
+            Direction::Out => bindings::iio_buffer_direction_IIO_BUFFER_DIRECTION_OUT,
         };
         let boxed = KBox::pin_init(
             try_pin_init!(Self {
@@ -188,6 +198,18 @@ impl<T: BufferOps> Buffer<T> {
     pub(crate) fn bytes_per_datum(&self) -> usize {
         // SAFETY: As in `length`.
         unsafe { (*self.as_raw()).bytes_per_datum }
+    }
+
+    /// Direction of the data.
+    pub(crate) fn direction(&self) -> Direction {
+        // SAFETY: `base` is valid; the direction never changes.
+        if unsafe { (*self.as_raw()).direction }
+            == bindings::iio_buffer_direction_IIO_BUFFER_DIRECTION_OUT
+        {
+            Direction::Out
+        } else {
+            Direction::In
+        }
     }
 
     /// Whether the timestamp is part of a scan.
@@ -339,6 +361,8 @@ impl<T: BufferOps> Adapter<T> {
     const ACCESS: bindings::iio_buffer_access_funcs = bindings::iio_buffer_access_funcs {
         read: Some(Self::read),
         data_available: Some(Self::data_available),
+        write: Some(Self::write),
+        space_available: Some(Self::space_available),
         set_bytes_per_datum: Some(Self::set_bytes_per_datum),
         set_length: Some(Self::set_length),
         enable: Some(Self::enable),
@@ -379,6 +403,32 @@ impl<T: BufferOps> Adapter<T> {
             let bytes = T::read(buf, &mut out)?;
             Ok(bytes.try_into().unwrap_or(i32::MAX))
         })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core on a `Buffer<T>`; `user` is a user pointer
+    /// to `n` bytes.
+    unsafe extern "C" fn write(
+        buffer: *mut bindings::iio_buffer,
+        n: usize,
+        user: *const ffi::c_char,
+    ) -> ffi::c_int {
+        from_result(|| {
+            // SAFETY: Per this function's safety requirement.
+            let buf = unsafe { Self::from_raw(buffer) };
+            let mut input = UserSlice::new(UserPtr::from_ptr(user.cast_mut().cast()), n).reader();
+            let bytes = T::write(buf, &mut input)?;
+            Ok(bytes.try_into().unwrap_or(i32::MAX))
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IIO core on a `Buffer<T>`.
+    unsafe extern "C" fn space_available(buffer: *mut bindings::iio_buffer) -> usize {
+        // SAFETY: Per this function's safety requirement.
+        T::space_available(unsafe { Self::from_raw(buffer) })
     }
 
     /// # Safety

@@ -117,6 +117,7 @@ pub(crate) struct ScanType {
 #[derive(Clone, Debug)]
 pub(crate) struct ChanSpec {
     pub(crate) kind: ChanType,
+    pub(crate) output: bool,
     pub(crate) channel: Option<i32>,
     pub(crate) scan: Option<ScanType>,
     pub(crate) separate: &'static [ChanInfo],
@@ -131,6 +132,7 @@ impl ChanSpec {
     pub(crate) const fn new(kind: ChanType) -> Self {
         Self {
             kind,
+            output: false,
             channel: None,
             scan: None,
             separate: &[],
@@ -139,6 +141,12 @@ impl ChanSpec {
             shared_by_all_available: &[],
             ext_info: &[],
         }
+    }
+
+    /// Makes it an output channel (`out_voltage...`).
+    pub(crate) const fn output(mut self) -> Self {
+        self.output = true;
+        self
     }
 
     /// Numbers the channel (`in_voltage<N>_...`).
@@ -252,6 +260,9 @@ impl ChannelTables {
             };
             if c.channel.is_some() {
                 spec.set_indexed(1);
+            }
+            if c.output {
+                spec.set_output(1);
             }
             if let Some(s) = c.scan {
                 spec.scan_index = s.index;

@@ -1,0 +1,1206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iio_dmabuf: the mainline IIO DMABUF API (Linux 6.11+), served by the IIO
+ * core on the buffer file descriptor (IIO_BUFFER_GET_FD_IOCTL):
+ * ATTACH / ENQUEUE / DETACH of DMABUFs from udmabuf, the system DMA heap
+ * and the module's own ALLOC; streaming, the ioctls' error codes, DETACH
+ * while queued, fence errors on disable and rmdir, exclusivity with fileio
+ * and ATTACH/DETACH cycles.
+ */
+#include <pthread.h>
+#include "kselftest_harness.h"
+#include "iio_test_util.h"
+
+#define SCAN		16	/* bytes per scan: 4 channels + timestamp */
+#define MAXB		8
+#define NFDS		8
+
+/* ------------------------------------------------------------------ */
+/* DMABUF sources                                                      */
+/* ------------------------------------------------------------------ */
+
+enum src_kind {
+	SRC_UDMABUF,
+	SRC_HEAP,
+	SRC_OWN,	/* ALLOC on /dev/iio:deviceN-dmabuf0 */
+};
+
+static const char *const src_names[] = {
+	[SRC_UDMABUF] = "udmabuf", [SRC_HEAP] = "dma_heap/system",
+	[SRC_OWN] = "iio_dmabuf ALLOC",
+};
+
+/*
+ * A DMABUF and a CPU mapping of its memory: the DMABUF's own mapping, or
+ * for udmabuf the memfd's (the same pages).
+ */
+struct xblk {
+	struct dmabuf_block b;	/* b.fd: the DMABUF; b.map, b.size */
+	int memfd;		/* udmabuf only, else -1 */
+	bool attached;
+};
+
+static void xblk_init(struct xblk *x)
+{
+	dmabuf_block_init(&x->b);
+	x->memfd = -1;
+	x->attached = false;
+}
+
+static void xblk_free(struct xblk *x)
+{
+	dmabuf_block_free(&x->b);
+	if (x->memfd >= 0)
+		close(x->memfd);
+	xblk_init(x);
+}
+
+/* Is this source available here? */
+static bool src_available(enum src_kind k)
+{
+	switch (k) {
+	case SRC_UDMABUF:
+		return path_exists(UDMABUF_DEV);
+	case SRC_HEAP:
+		return path_exists(DMA_HEAP_SYSTEM);
+	default:
+		return true;
+	}
+}
+
+/* The source for tests that need any DMABUF: the heap if present. */
+static enum src_kind src_default(void)
+{
+	return src_available(SRC_HEAP) ? SRC_HEAP : SRC_OWN;
+}
+
+/*
+ * Allocate @n DMABUFs of @size bytes (rounded up to a page) from @k into
+ * @x[0..n-1], mapped read/write. For SRC_OWN the module's DMABUF char
+ * device is opened for the ALLOCs and closed again (closing it cancels
+ * blocks queued through it; none are: only the mainline path is used).
+ * Returns 0 or -errno; @what says which step failed.
+ */
+static int xblk_alloc_n(struct xblk *x, int n, enum src_kind k,
+			const struct adc *a, size_t size, char *what,
+			size_t whatlen)
+{
+	const size_t page = page_size();
+	int i, ret = 0, cfd = -1;
+	void *p;
+
+	size = (size + page - 1) / page * page;
+	if (k == SRC_OWN) {
+		cfd = adc_dmabuf_open(a, O_RDWR);
+		if (cfd < 0) {
+			snprintf(what, whatlen, "open DMABUF char device");
+			return cfd;
+		}
+	}
+	for (i = 0; i < n && !ret; i++) {
+		xblk_init(&x[i]);
+		switch (k) {
+		case SRC_OWN:
+			ret = dmabuf_block_alloc(&x[i].b, cfd, size, true);
+			if (ret)
+				snprintf(what, whatlen, "ALLOC %zu bytes", size);
+			continue;
+		case SRC_UDMABUF:
+			ret = udmabuf_alloc(size, &x[i].memfd);
+			if (ret < 0) {
+				snprintf(what, whatlen, "UDMABUF_CREATE %zu bytes",
+					 size);
+				continue;
+			}
+			break;
+		case SRC_HEAP:
+			ret = dma_heap_alloc(DMA_HEAP_SYSTEM, size);
+			if (ret < 0) {
+				snprintf(what, whatlen,
+					 "DMA_HEAP_IOCTL_ALLOC %zu bytes", size);
+				continue;
+			}
+			break;
+		}
+		x[i].b.fd = ret;
+		x[i].b.size = size;
+		ret = 0;
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 k == SRC_UDMABUF ? x[i].memfd : x[i].b.fd, 0);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			snprintf(what, whatlen, "mmap %s", src_names[k]);
+			continue;
+		}
+		x[i].b.map = p;
+	}
+	if (cfd >= 0)
+		close(cfd);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Common context: an instance, /dev/iio:deviceN, buffer0's fd, blocks */
+/* ------------------------------------------------------------------ */
+
+struct ml_ctx {
+	struct adc a;
+	int devfd;		/* /dev/iio:deviceN */
+	int bfd;		/* buffer0's fd (IIO_BUFFER_GET_FD_IOCTL) */
+	struct xblk x[MAXB];
+	int sfd[MAXB];		/* sync_files */
+	int fds[NFDS];		/* other fds to close */
+};
+
+static void ml_init(struct ml_ctx *c)
+{
+	int i;
+
+	c->a.devnum = -1;
+	c->devfd = -1;
+	c->bfd = -1;
+	for (i = 0; i < MAXB; i++) {
+		xblk_init(&c->x[i]);
+		c->sfd[i] = -1;
+	}
+	for (i = 0; i < NFDS; i++)
+		c->fds[i] = -1;
+}
+
+/* Create the instance, open it, get buffer0's fd. 0 or -errno. */
+static int ml_open(struct ml_ctx *c, const char *prefix, char *what,
+		   size_t whatlen)
+{
+	int ret;
+
+	ret = adc_create_unique(&c->a, prefix);
+	if (ret) {
+		snprintf(what, whatlen, "create instance");
+		return ret;
+	}
+	ret = adc_configure(&c->a, ADC_ALL_TS, 0, 0, 0);
+	if (ret) {
+		snprintf(what, whatlen, "configure channels");
+		return ret;
+	}
+	c->devfd = adc_open(&c->a, O_RDWR);
+	if (c->devfd < 0) {
+		snprintf(what, whatlen, "open %s", c->a.chrdev);
+		return c->devfd;
+	}
+	c->bfd = iio_buffer_get_fd(c->devfd, 0);
+	if (c->bfd < 0) {
+		snprintf(what, whatlen, "IIO_BUFFER_GET_FD_IOCTL(0)");
+		return c->bfd;
+	}
+	return 0;
+}
+
+static void ml_close(struct ml_ctx *c)
+{
+	int i;
+
+	/* disabling cancels whatever is still queued */
+	if (c->a.devnum >= 0)
+		adc_buffer_disable(&c->a);
+	/* closing the buffer fd detaches every DMABUF still attached */
+	if (c->bfd >= 0)
+		close(c->bfd);
+	if (c->devfd >= 0)
+		close(c->devfd);
+	for (i = 0; i < MAXB; i++) {
+		if (c->sfd[i] >= 0)
+			close(c->sfd[i]);
+		xblk_free(&c->x[i]);
+	}
+	for (i = 0; i < NFDS; i++)
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+	adc_destroy(&c->a);
+	ml_init(c);
+}
+
+/* A thread blocked in DMA_BUF_IOCTL_SYNC(START | READ) on one DMABUF. */
+struct sync_waiter {
+	int fd;
+	int ret;
+	double t_start, t_done;
+	int done;
+};
+
+static void *sync_waiter_fn(void *arg)
+{
+	struct sync_waiter *w = arg;
+
+	w->t_start = now_s();
+	w->ret = dmabuf_sync_start(w->fd);
+	if (!w->ret)
+		dmabuf_sync_end(w->fd);
+	w->t_done = now_s();
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static bool waiter_done(struct sync_waiter *w)
+{
+	return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST);
+}
+
+/* pthread_timedjoin_np() with a relative timeout; 0 or an errno */
+static int join_within(pthread_t th, int seconds)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	return pthread_timedjoin_np(th, NULL, &deadline);
+}
+
+static const char *status_str(int st)
+{
+	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
+		"not signalled";
+}
+
+/* ------------------------------------------------------------------ */
+/* The fixture of most tests                                           */
+/* ------------------------------------------------------------------ */
+
+FIXTURE(ml) {
+	struct ml_ctx c;
+	enum src_kind src;
+};
+
+FIXTURE_SETUP(ml)
+{
+	char what[128] = "";
+	int ret;
+
+	ml_init(&self->c);
+	self->src = src_default();
+	ret = ml_open(&self->c, "mln", what, sizeof(what));
+	if (ret)	/* no teardown after a failed setup: clean up here */
+		ml_close(&self->c);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s: %s", what, strerror(-ret));
+	}
+}
+
+FIXTURE_TEARDOWN(ml)
+{
+	ml_close(&self->c);
+}
+
+/* Allocate @n blocks of @size from the default source into c.x[] */
+#define BLOCKS(n, size) do {						\
+	char _w[128] = "";						\
+	int _r = xblk_alloc_n(self->c.x, (n), self->src, &self->c.a,	\
+			      (size), _w, sizeof(_w));			\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("%s (%s): %s", _w, src_names[self->src],		\
+		       strerror(-_r));					\
+	}								\
+} while (0)
+
+#define ATTACH_OK(i) do {						\
+	int _r = iio_buffer_attach(self->c.bfd, self->c.x[i].b.fd);	\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("ATTACH block %d (%s): %s", (i),			\
+		       src_names[self->src], strerror(-_r));		\
+	}								\
+	self->c.x[i].attached = true;					\
+} while (0)
+
+#define ENQUEUE_OK(i, bytes) do {					\
+	int _r = iio_buffer_enqueue(self->c.bfd, self->c.x[i].b.fd, 0,	\
+				    (bytes));				\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("ENQUEUE block %d, %zu bytes: %s", (i),		\
+		       (size_t)(bytes), strerror(-_r));			\
+	}								\
+} while (0)
+
+/* Export a (WRITE) sync_file of block @i into c.sfd[@i] (closing the old) */
+#define EXPORT_OK(i) do {						\
+	if (self->c.sfd[i] >= 0)					\
+		close(self->c.sfd[i]);					\
+	self->c.sfd[i] = dmabuf_export_sync_file(self->c.x[i].b.fd,	\
+						 DMA_BUF_SYNC_WRITE);	\
+	ASSERT_LE(0, self->c.sfd[i]) {					\
+		TH_LOG("EXPORT_SYNC_FILE block %d: %s", (i),		\
+		       strerror(-self->c.sfd[i]));			\
+	}								\
+} while (0)
+
+/* ------------------------------------------------------------------ */
+/* 1. Streaming from each DMABUF source                                */
+/* ------------------------------------------------------------------ */
+
+#define ST_FREQ		20000
+#define ST_SCANS	4096
+#define ST_NBLK		4
+#define ST_TOTAL	30	/* blocks checked: 122880 scans, ~6 s */
+
+FIXTURE(stream) {
+	struct ml_ctx c;
+};
+
+FIXTURE_VARIANT(stream) {
+	enum src_kind src;
+};
+
+FIXTURE_VARIANT_ADD(stream, udmabuf) {
+	.src = SRC_UDMABUF,
+};
+
+FIXTURE_VARIANT_ADD(stream, heap) {
+	.src = SRC_HEAP,
+};
+
+FIXTURE_VARIANT_ADD(stream, own_alloc) {
+	.src = SRC_OWN,
+};
+
+FIXTURE_SETUP(stream)
+{
+	char what[128] = "";
+	int ret;
+
+	ml_init(&self->c);
+	if (!src_available(variant->src))
+		SKIP(return, "%s: not available", src_names[variant->src]);
+	ret = ml_open(&self->c, "mls", what, sizeof(what));
+	if (ret)	/* no teardown after a failed setup: clean up here */
+		ml_close(&self->c);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s: %s", what, strerror(-ret));
+	}
+}
+
+FIXTURE_TEARDOWN(stream)
+{
+	ml_close(&self->c);
+}
+
+/*
+ * 4 blocks of 4096 scans: ATTACH and ENQUEUE all, enable, then 30 times:
+ * wait for the oldest (SYNC_START), check it continues the ramp, SYNC_END,
+ * ENQUEUE it again. No gap, no overrun. Then disable, DETACH all.
+ */
+TEST_F_TIMEOUT(stream, ramp, 120)
+{
+	const size_t bytes = ST_SCANS * SCAN;
+	struct xblk *x = self->c.x;
+	struct ramp_check rc;
+	char what[128] = "";
+	long long ov0, ov1;
+	double t0, t1, tw = 0, t;
+	int i, done, ret;
+
+	ramp_init(&rc, ADC_ALL_TS, false);
+	ASSERT_EQ((size_t)SCAN, rc.l.size);
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, ST_FREQ, 0, 0));
+	ret = xblk_alloc_n(x, ST_NBLK, variant->src, &self->c.a, bytes, what,
+			   sizeof(what));
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s (%s): %s", what, src_names[variant->src],
+		       strerror(-ret));
+	}
+	for (i = 0; i < ST_NBLK; i++) {
+		ret = iio_buffer_attach(self->c.bfd, x[i].b.fd);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("ATTACH %s block %d: %s",
+			       src_names[variant->src], i, strerror(-ret));
+		}
+		x[i].attached = true;
+	}
+	/* queue every block before enabling: scan 0 lands in block 0 */
+	for (i = 0; i < ST_NBLK; i++) {
+		ret = iio_buffer_enqueue(self->c.bfd, x[i].b.fd, 0, bytes);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("ENQUEUE block %d: %s", i, strerror(-ret));
+		}
+	}
+	ASSERT_EQ(0, adc_read_ll(&self->c.a, "overruns", &ov0));
+	t0 = now_s();
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+
+	for (done = 0; done < ST_TOTAL; done++) {
+		struct xblk *b = &x[done % ST_NBLK];
+
+		t = now_s();
+		ret = dmabuf_sync_start(b->b.fd);
+		tw += now_s() - t;
+		ASSERT_EQ(0, ret) {
+			TH_LOG("SYNC_START block #%d: %s", done,
+			       strerror(-ret));
+		}
+		ret = ramp_feed(&rc, b->b.map, bytes);
+		ASSERT_EQ(0, dmabuf_sync_end(b->b.fd));
+		ASSERT_EQ(0, ret) {
+			TH_LOG("%s: block #%d (buffer %d): %s",
+			       src_names[variant->src], done, done % ST_NBLK,
+			       rc.err);
+		}
+		/* the transfer is done: ENQUEUE does not wait */
+		t = now_s();
+		ret = iio_buffer_enqueue(self->c.bfd, b->b.fd, 0, bytes);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("re-ENQUEUE block #%d: %s", done,
+			       strerror(-ret));
+		}
+		EXPECT_GT(1.0, now_s() - t) {
+			TH_LOG("re-ENQUEUE of a completed block took %.3f s",
+			       now_s() - t);
+		}
+	}
+	/* blocks are still queued here: nothing can have been dropped */
+	ASSERT_EQ(0, adc_read_ll(&self->c.a, "overruns", &ov1));
+	t1 = now_s();
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+
+	DIAG("stream %s: %" PRIu64 " scans in %.3f s (%.1f scans/s), "
+	     "%.3f s waiting in SYNC_START, overruns %lld -> %lld",
+	     src_names[variant->src], rc.scans, t1 - t0,
+	     rc.scans / (t1 - t0), tw, ov0, ov1);
+	EXPECT_EQ(0, rc.first_n);
+	EXPECT_EQ((uint64_t)ST_TOTAL * ST_SCANS, rc.scans);
+	EXPECT_EQ(ov0, ov1);
+	EXPECT_LE((double)rc.scans / ST_FREQ * 0.9, t1 - t0);
+
+	/* the blocks still queued were cancelled: waiting returns */
+	for (i = 0; i < ST_NBLK; i++) {
+		EXPECT_EQ(1, poll_events(x[i].b.fd, POLLOUT, 5000)) {
+			TH_LOG("block %d still busy 5 s after disable", i);
+		}
+		EXPECT_EQ(0, dmabuf_sync_start(x[i].b.fd));
+		EXPECT_EQ(0, dmabuf_sync_end(x[i].b.fd));
+	}
+	for (i = 0; i < ST_NBLK; i++) {
+		EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, x[i].b.fd)) {
+			TH_LOG("DETACH block %d", i);
+		}
+		x[i].attached = false;
+	}
+	ASSERT_EQ(0, close(self->c.bfd));
+	self->c.bfd = -1;
+	for (i = 0; i < ST_NBLK; i++)
+		xblk_free(&x[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* 2. Error codes                                                      */
+/* ------------------------------------------------------------------ */
+
+/* ATTACH of fds that are not DMABUFs: EINVAL */
+TEST_F_TIMEOUT(ml, attach_not_dmabuf, 30)
+{
+	int p[2], fd;
+
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	self->c.fds[0] = p[0];
+	self->c.fds[1] = p[1];
+	EXPECT_EQ(-EINVAL, iio_buffer_attach(self->c.bfd, p[0]));
+	EXPECT_EQ(-EINVAL, iio_buffer_attach(self->c.bfd, p[1]));
+
+	fd = memfd_create("notdmabuf", MFD_CLOEXEC);
+	ASSERT_LE(0, fd);
+	self->c.fds[2] = fd;
+	ASSERT_EQ(0, ftruncate(fd, 4096));
+	EXPECT_EQ(-EINVAL, iio_buffer_attach(self->c.bfd, fd));
+	/* the buffer fd itself */
+	EXPECT_EQ(-EINVAL, iio_buffer_attach(self->c.bfd, self->c.bfd));
+}
+
+/* ATTACH of fd numbers that are not open: EBADF */
+TEST_F_TIMEOUT(ml, attach_bad_fd, 30)
+{
+	int fd;
+
+	BLOCKS(1, 4096);
+	fd = dup(self->c.x[0].b.fd);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, close(fd));	/* fd is now a free number */
+	EXPECT_EQ(-EBADF, iio_buffer_attach(self->c.bfd, fd));
+	EXPECT_EQ(-EBADF, iio_buffer_attach(self->c.bfd, -1));
+	EXPECT_EQ(-EBADF, iio_buffer_attach(self->c.bfd, 1000000));
+	/* the block itself, once closed */
+	fd = self->c.x[0].b.fd;
+	xblk_free(&self->c.x[0]);
+	EXPECT_EQ(-EBADF, iio_buffer_attach(self->c.bfd, fd));
+}
+
+/* The same DMABUF twice (also through another fd of it): EBUSY */
+TEST_F_TIMEOUT(ml, attach_twice, 30)
+{
+	const size_t bytes = 100 * SCAN;
+	int dup_fd, st = 0;
+
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	BLOCKS(1, bytes);
+	ATTACH_OK(0);
+	EXPECT_EQ(-EBUSY, iio_buffer_attach(self->c.bfd, self->c.x[0].b.fd));
+	dup_fd = dup(self->c.x[0].b.fd);
+	ASSERT_LE(0, dup_fd);
+	self->c.fds[0] = dup_fd;
+	EXPECT_EQ(-EBUSY, iio_buffer_attach(self->c.bfd, dup_fd));
+
+	/* the first attachment is intact: it streams */
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	/* attached once: DETACH works once */
+	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, dup_fd));
+	EXPECT_EQ(-EPERM, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
+	self->c.x[0].attached = false;
+}
+
+/* ENQUEUE of a DMABUF that is not attached (any more): EPERM */
+TEST_F_TIMEOUT(ml, enqueue_not_attached, 30)
+{
+	const size_t bytes = 100 * SCAN;
+
+	BLOCKS(2, bytes);
+	EXPECT_EQ(-EPERM, iio_buffer_enqueue(self->c.bfd, self->c.x[0].b.fd,
+					     0, bytes));
+	ATTACH_OK(1);
+	EXPECT_EQ(-EPERM, iio_buffer_enqueue(self->c.bfd, self->c.x[0].b.fd,
+					     0, bytes));
+	ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[1].b.fd));
+	self->c.x[1].attached = false;
+	EXPECT_EQ(-EPERM, iio_buffer_enqueue(self->c.bfd, self->c.x[1].b.fd,
+					     0, bytes));
+	/* not a DMABUF / not open */
+	EXPECT_EQ(-EBADF, iio_buffer_enqueue(self->c.bfd, -1, 0, bytes));
+	/* nothing was queued: the DMABUFs are idle */
+	EXPECT_EQ(1, poll_events(self->c.x[0].b.fd, POLLOUT, 0));
+	EXPECT_EQ(1, poll_events(self->c.x[1].b.fd, POLLOUT, 0));
+}
+
+/* DETACH of a DMABUF that is not attached: EPERM */
+TEST_F_TIMEOUT(ml, detach_not_attached, 30)
+{
+	int p[2];
+
+	BLOCKS(2, 4096);
+	EXPECT_EQ(-EPERM, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
+	ATTACH_OK(1);
+	EXPECT_EQ(-EPERM, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
+	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[1].b.fd));
+	self->c.x[1].attached = false;
+	EXPECT_EQ(-EPERM, iio_buffer_detach(self->c.bfd, self->c.x[1].b.fd));
+	/* not DMABUFs at all */
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	self->c.fds[0] = p[0];
+	self->c.fds[1] = p[1];
+	EXPECT_EQ(-EINVAL, iio_buffer_detach(self->c.bfd, p[0]));
+	EXPECT_EQ(-EBADF, iio_buffer_detach(self->c.bfd, -1));
+}
+
+/* bytes_used 0 or beyond the DMABUF: EINVAL, nothing queued */
+TEST_F_TIMEOUT(ml, enqueue_bytes_used_bad, 30)
+{
+	const size_t bytes = 4096;
+	size_t size;
+	int fd;
+
+	BLOCKS(1, bytes);
+	ATTACH_OK(0);
+	fd = self->c.x[0].b.fd;
+	size = self->c.x[0].b.size;
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0, 0));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0, size + SCAN));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0,
+					      size + page_size()));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0,
+					      UINT64_MAX - (UINT64_MAX % SCAN)));
+	EXPECT_EQ(1, poll_events(fd, POLLOUT, 0)) {
+		TH_LOG("a refused ENQUEUE left a pending fence");
+	}
+	/* exactly the size is fine */
+	EXPECT_EQ(0, iio_buffer_enqueue(self->c.bfd, fd, 0, size));
+}
+
+/*
+ * bytes_used not a multiple of the scan size (16 bytes: 4 channels +
+ * timestamp): EINVAL. The core had added the fence already: it signals
+ * (with the error), so the block is idle at once and the next ENQUEUE
+ * does not wait for it.
+ */
+TEST_F_TIMEOUT(ml, enqueue_bytes_used_not_scans, 60)
+{
+	const size_t bytes = 100 * SCAN;
+	struct ramp_check rc;
+	double t;
+	int fd, st = 0;
+
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	BLOCKS(1, bytes);
+	ATTACH_OK(0);
+	fd = self->c.x[0].b.fd;
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0, 8));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0, 24));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, 0, bytes - 8));
+
+	/* the failed ENQUEUEs' fences are signalled */
+	EXPECT_EQ(1, poll_events(fd, POLLOUT, 1000));
+	t = now_s();
+	EXPECT_EQ(0, dmabuf_sync_start(fd));
+	EXPECT_EQ(0, dmabuf_sync_end(fd));
+	EXPECT_GT(1.0, now_s() - t);
+	t = now_s();
+	ENQUEUE_OK(0, bytes);
+	EXPECT_GT(1.0, now_s() - t) {
+		TH_LOG("ENQUEUE after a refused one waited %.3f s",
+		       now_s() - t);
+	}
+
+	/* and the valid one streams, from scan 0 */
+	EXPORT_OK(0);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, dmabuf_sync_start(fd));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
+		TH_LOG("%s", rc.err);
+	}
+	EXPECT_EQ(0, rc.first_n);
+	ASSERT_EQ(0, dmabuf_sync_end(fd));
+}
+
+/* IIO_BUFFER_DMABUF_CYCLIC on an input buffer: EINVAL */
+TEST_F_TIMEOUT(ml, enqueue_cyclic, 30)
+{
+	int fd;
+
+	BLOCKS(1, 4096);
+	ATTACH_OK(0);
+	fd = self->c.x[0].b.fd;
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd,
+					      IIO_BUFFER_DMABUF_CYCLIC, 4096));
+	EXPECT_EQ(1, poll_events(fd, POLLOUT, 1000));
+	EXPECT_EQ(0, iio_buffer_enqueue(self->c.bfd, fd, 0, 4096));
+}
+
+/* Unknown flags: EINVAL */
+TEST_F_TIMEOUT(ml, enqueue_unknown_flags, 30)
+{
+	static const uint32_t bad[] = {
+		0x100, 2, 0x80000000u, 0xffffffffu,
+		0x100 | IIO_BUFFER_DMABUF_CYCLIC,
+	};
+	unsigned int i;
+	int fd;
+
+	BLOCKS(1, 4096);
+	ATTACH_OK(0);
+	fd = self->c.x[0].b.fd;
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-EINVAL, iio_buffer_enqueue(self->c.bfd, fd, bad[i],
+						      4096)) {
+			TH_LOG("flags %#x", bad[i]);
+		}
+	}
+	EXPECT_EQ(1, poll_events(fd, POLLOUT, 1000));
+	EXPECT_EQ(0, iio_buffer_enqueue(self->c.bfd, fd, 0, 4096));
+}
+
+/*
+ * ENQUEUE of a block whose previous transfer is still pending: the core
+ * waits for the earlier fence, up to 5 s, then EBUSY; with O_NONBLOCK on
+ * the buffer fd it does not wait.
+ */
+TEST_F_TIMEOUT(ml, enqueue_pending_waits, 60)
+{
+	const size_t bytes = 100 * SCAN;
+	double t, dt;
+	int fd, ret, st = 0;
+
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	BLOCKS(1, bytes);
+	ATTACH_OK(0);
+	fd = self->c.x[0].b.fd;
+	/* buffer disabled: the fence stays pending */
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+
+	t = now_s();
+	ret = iio_buffer_enqueue(self->c.bfd, fd, 0, bytes);
+	dt = now_s() - t;
+	DIAG("enqueue_pending_waits: second ENQUEUE: %d (%s) after %.3f s",
+	     ret, ret ? strerror(-ret) : "ok", dt);
+	EXPECT_EQ(-EBUSY, ret);
+	EXPECT_LE(IIO_DMABUF_ENQUEUE_WAIT_MS / 1000.0 * 0.9, dt);
+	EXPECT_GE(IIO_DMABUF_ENQUEUE_WAIT_MS / 1000.0 + 3.0, dt);
+
+	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, true));
+	t = now_s();
+	ret = iio_buffer_enqueue(self->c.bfd, fd, 0, bytes);
+	dt = now_s() - t;
+	EXPECT_EQ(-EBUSY, ret);
+	EXPECT_GT(1.0, dt) {
+		TH_LOG("non-blocking ENQUEUE took %.3f s", dt);
+	}
+	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, false));
+
+	/* the first transfer is unaffected */
+	ASSERT_EQ(0, sync_file_status(self->c.sfd[0], &st));
+	EXPECT_EQ(0, st);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	/* now it can be queued again */
+	ENQUEUE_OK(0, bytes);
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. DETACH while queued                                              */
+/* ------------------------------------------------------------------ */
+
+TEST_F_TIMEOUT(ml, detach_while_queued, 60)
+{
+	const size_t bytes = 500 * SCAN;
+	struct ramp_check rc;
+	double t;
+	int fd, st = 0, ret;
+
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	BLOCKS(1, bytes);
+	fd = self->c.x[0].b.fd;
+
+	/* a: DETACH while being filled: the transfer still completes */
+	ATTACH_OK(0);
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	sleep_ms(100);
+	t = now_s();
+	ret = iio_buffer_detach(self->c.bfd, fd);
+	EXPECT_EQ(0, ret) {
+		TH_LOG("DETACH of a queued block: %s", strerror(-ret));
+	}
+	EXPECT_GT(1.0, now_s() - t);
+	self->c.x[0].attached = false;
+	/* detached: it cannot be queued again through this fd */
+	EXPECT_EQ(-EPERM, iio_buffer_enqueue(self->c.bfd, fd, 0, bytes));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st)) {
+		TH_LOG("fence of the detached block never signalled");
+	}
+	DIAG("detach_while_queued: in flight: fence %d (%s)", st,
+	     status_str(st));
+	EXPECT_EQ(1, st);
+	ASSERT_EQ(0, dmabuf_sync_start(fd));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
+		TH_LOG("%s", rc.err);
+	}
+	EXPECT_EQ(0, rc.first_n);
+	ASSERT_EQ(0, dmabuf_sync_end(fd));
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+
+	/* b: DETACH while queued (disabled), then enable + disable */
+	ATTACH_OK(0);
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, fd));
+	self->c.x[0].attached = false;
+	ASSERT_EQ(0, sync_file_status(self->c.sfd[0], &st));
+	DIAG("detach_while_queued: queued, disabled: fence %d (%s)", st,
+	     status_str(st));
+	/* disabled right away: the block completes, most likely cancelled */
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 5000, &st)) {
+		TH_LOG("fence of the detached block still pending after disable");
+	}
+	DIAG("detach_while_queued: after disable: fence %d (%s)", st,
+	     status_str(st));
+	EXPECT_TRUE(st == 1 || st == -ECANCELED) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	EXPECT_EQ(1, poll_events(fd, POLLOUT, 1000));
+
+	/* c: re-ATTACH works and streams from scan 0 again */
+	ATTACH_OK(0);
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, dmabuf_sync_start(fd));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
+		TH_LOG("%s", rc.err);
+	}
+	EXPECT_EQ(0, rc.first_n);
+	ASSERT_EQ(0, dmabuf_sync_end(fd));
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, fd));
+	self->c.x[0].attached = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. Disable with blocks queued: -ECANCELED                           */
+/* ------------------------------------------------------------------ */
+
+TEST_F_TIMEOUT(ml, disable_cancels, 60)
+{
+	const size_t bytes = 1000 * SCAN;
+	struct sync_waiter w = { 0 };
+	struct ramp_check rc;
+	pthread_t th;
+	int i, st;
+
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
+	BLOCKS(3, bytes);
+	for (i = 0; i < 3; i++) {
+		ATTACH_OK(i);
+		ENQUEUE_OK(i, bytes);
+		EXPORT_OK(i);
+	}
+	/* block 0 being filled (10 s at 100 Hz), 1 and 2 queued */
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	w.fd = self->c.x[0].b.fd;
+	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
+	sleep_ms(300);
+	ASSERT_FALSE(waiter_done(&w)) {
+		TH_LOG("SYNC_START returned early: %d", w.ret);
+	}
+
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, join_within(th, 5)) {
+		TH_LOG("SYNC_START still blocked 5 s after disable");
+	}
+	DIAG("disable_cancels: SYNC_START returned %d, %.3f s after starting",
+	     w.ret, w.t_done - w.t_start);
+	EXPECT_EQ(0, w.ret);
+
+	for (i = 0; i < 3; i++) {
+		st = 0;
+		ASSERT_EQ(0, sync_file_wait(self->c.sfd[i], 5000, &st)) {
+			TH_LOG("block %d: fence not signalled after disable", i);
+		}
+		EXPECT_EQ(-ECANCELED, st) {
+			TH_LOG("block %d: fence: %s", i, status_str(st));
+		}
+		EXPECT_EQ(1, poll_events(self->c.x[i].b.fd, POLLOUT, 1000));
+		EXPECT_EQ(0, dmabuf_sync_start(self->c.x[i].b.fd));
+		EXPECT_EQ(0, dmabuf_sync_end(self->c.x[i].b.fd));
+	}
+
+	/* still attached: the queue works again, the ramp from 0 */
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ENQUEUE_OK(1, bytes);
+	EXPORT_OK(1);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[1], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, dmabuf_sync_start(self->c.x[1].b.fd));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[1].b.map, bytes)) {
+		TH_LOG("%s", rc.err);
+	}
+	EXPECT_EQ(0, rc.first_n);
+	ASSERT_EQ(0, dmabuf_sync_end(self->c.x[1].b.fd));
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. rmdir with blocks attached and queued                            */
+/* ------------------------------------------------------------------ */
+
+TEST_F_TIMEOUT(ml, rmdir_with_attached, 90)
+{
+	const size_t bytes = 1000 * SCAN;
+	struct sync_waiter w = { 0 };
+	char name[64];
+	pthread_t th;
+	double t;
+	int i, st, ret;
+
+	snprintf(name, sizeof(name), "%s", self->c.a.name);
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
+	/* 0, 1: queued; 2: attached, idle; 3: never attached */
+	BLOCKS(4, bytes);
+	for (i = 0; i < 3; i++)
+		ATTACH_OK(i);
+	for (i = 0; i < 2; i++) {
+		ENQUEUE_OK(i, bytes);
+		EXPORT_OK(i);
+	}
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	w.fd = self->c.x[0].b.fd;
+	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
+	sleep_ms(300);
+	ASSERT_FALSE(waiter_done(&w)) {
+		TH_LOG("SYNC_START returned early: %d", w.ret);
+	}
+
+	t = now_s();
+	ret = adc_rmdir(name);
+	DIAG("rmdir_with_attached: rmdir: %d, %.3f s", ret, now_s() - t);
+	ASSERT_EQ(0, ret);
+	self->c.a.devnum = -1;
+	ASSERT_EQ(0, join_within(th, 10)) {
+		TH_LOG("SYNC_START still blocked 10 s after rmdir");
+	}
+	DIAG("rmdir_with_attached: SYNC_START returned %d %.3f s after rmdir",
+	     w.ret, w.t_done - t);
+	EXPECT_EQ(0, w.ret);
+
+	for (i = 0; i < 2; i++) {
+		st = 0;
+		ASSERT_EQ(0, sync_file_wait(self->c.sfd[i], 5000, &st)) {
+			TH_LOG("block %d: fence not signalled after rmdir", i);
+		}
+		EXPECT_EQ(-ENODEV, st) {
+			TH_LOG("block %d: fence: %s", i, status_str(st));
+		}
+		EXPECT_EQ(1, poll_events(self->c.x[i].b.fd, POLLOUT, 1000));
+	}
+	/* the memory is still the application's */
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, dmabuf_sync_start(self->c.x[i].b.fd));
+		memset(self->c.x[i].b.map, 0x10 + i, bytes);
+		EXPECT_EQ(0x10 + i, self->c.x[i].b.map[bytes - 1]);
+		EXPECT_EQ(0, dmabuf_sync_end(self->c.x[i].b.fd));
+	}
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+
+	/* the stale buffer fd */
+	ret = iio_buffer_attach(self->c.bfd, self->c.x[3].b.fd);
+	DIAG("rmdir_with_attached: ATTACH after rmdir: %d (%s)", ret,
+	     ret ? strerror(-ret) : "ok");
+	if (!ret)
+		self->c.x[3].attached = true;
+	EXPECT_GT(0, ret);
+	if (ret && ret != -ENODEV)
+		DIAG("rmdir_with_attached: ATTACH: expected ENODEV, got %s",
+		     strerror(-ret));
+
+	/* block 2: attached, never queued */
+	ret = iio_buffer_enqueue(self->c.bfd, self->c.x[2].b.fd, 0, bytes);
+	DIAG("rmdir_with_attached: ENQUEUE (attached) after rmdir: %d (%s)",
+	     ret, ret ? strerror(-ret) : "ok");
+	EXPECT_TRUE(ret == -ENODEV || ret == -EINVAL) {
+		TH_LOG("ENQUEUE after rmdir: %s",
+		       ret ? strerror(-ret) : "succeeded");
+	}
+	/* whatever it returned, its fence (if any) signals */
+	EXPECT_EQ(1, poll_events(self->c.x[2].b.fd, POLLOUT, 5000));
+	/* block 0: its cancelled transfer's fence is done: no 5 s wait */
+	t = now_s();
+	ret = iio_buffer_enqueue(self->c.bfd, self->c.x[0].b.fd, 0, bytes);
+	DIAG("rmdir_with_attached: re-ENQUEUE after rmdir: %d (%s), %.3f s",
+	     ret, ret ? strerror(-ret) : "ok", now_s() - t);
+	EXPECT_TRUE(ret == -ENODEV || ret == -EINVAL);
+	EXPECT_EQ(1, poll_events(self->c.x[0].b.fd, POLLOUT, 5000));
+
+	ret = iio_buffer_detach(self->c.bfd, self->c.x[1].b.fd);
+	DIAG("rmdir_with_attached: DETACH after rmdir: %d (%s)", ret,
+	     ret ? strerror(-ret) : "ok");
+
+	/* closing everything returns (teardown closes the blocks) */
+	t = now_s();
+	EXPECT_EQ(0, close(self->c.bfd));
+	self->c.bfd = -1;
+	EXPECT_EQ(0, close(self->c.devfd));
+	self->c.devfd = -1;
+	for (i = 0; i < 4; i++)
+		xblk_free(&self->c.x[i]);
+	DIAG("rmdir_with_attached: closed everything in %.3f s", now_s() - t);
+}
+
+/* ------------------------------------------------------------------ */
+/* 6. Exclusivity with fileio                                          */
+/* ------------------------------------------------------------------ */
+
+/* ATTACH while the buffer is enabled for fileio: EBUSY */
+TEST_F_TIMEOUT(ml, attach_while_fileio, 60)
+{
+	struct ramp_check rc;
+	uint8_t buf[256 * SCAN];
+	int ret;
+
+	BLOCKS(1, 4096);
+	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
+	ret = iio_buffer_attach(self->c.bfd, self->c.x[0].b.fd);
+	if (!ret)
+		self->c.x[0].attached = true;
+	EXPECT_EQ(-EBUSY, ret);
+
+	/* fileio goes on through the buffer fd */
+	ramp_init(&rc, ADC_ALL_TS, false);
+	ret = stream_read(self->c.bfd, &rc, 200, 20, buf, sizeof(buf), NULL);
+	EXPECT_EQ(0, ret) {
+		TH_LOG("read on the buffer fd: %s; %s", strerror(-ret),
+		       rc.failed ? rc.err : "");
+	}
+	EXPECT_EQ(0, rc.first_n);
+
+	/* disabled: ATTACH works */
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	if (!self->c.x[0].attached)
+		ATTACH_OK(0);
+}
+
+/*
+ * read() while a DMABUF is attached: EBUSY, on the buffer fd (the module
+ * refuses) and on /dev/iio:deviceN (which the core refuses anyway while
+ * a buffer fd is open), both O_NONBLOCK.
+ */
+TEST_F_TIMEOUT(ml, read_while_attached, 60)
+{
+	const size_t bytes = 1000 * SCAN;
+	struct ramp_check rc;
+	uint8_t buf[64 * SCAN];
+	ssize_t n;
+	int e, ret;
+
+	BLOCKS(1, bytes);
+	/*
+	 * The core sets bytes_per_datum only on enable (until then read()
+	 * is EOF without asking the buffer): one fileio cycle first.
+	 */
+	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
+	sleep_ms(20);
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, true));
+	ASSERT_EQ(0, fd_set_nonblock(self->c.devfd, true));
+	while (read(self->c.bfd, buf, sizeof(buf)) > 0)
+		;	/* drain what that produced */
+
+	ATTACH_OK(0);
+	n = read(self->c.bfd, buf, sizeof(buf));
+	e = errno;
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("read (buffer fd, attached): %s",
+		       n < 0 ? strerror(e) : "no error");
+	}
+	n = read(self->c.devfd, buf, sizeof(buf));
+	e = errno;
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("read (%s, attached): %s", self->c.a.chrdev,
+		       n < 0 ? strerror(e) : "no error");
+	}
+
+	/* enabled with the DMABUF queued: still EBUSY */
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ENQUEUE_OK(0, bytes);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	sleep_ms(20);
+	n = read(self->c.bfd, buf, sizeof(buf));
+	e = errno;
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EBUSY, e) {
+		TH_LOG("read (buffer fd, streaming): %s",
+		       n < 0 ? strerror(e) : "no error");
+	}
+	ASSERT_EQ(1, poll_events(self->c.x[0].b.fd, POLLOUT, 10000));
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+
+	/* detached: fileio works again on the buffer fd */
+	ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
+	self->c.x[0].attached = false;
+	/*
+	 * The core drops its last reference to the attachment from a work
+	 * item after the fence signalled: give it time before enabling.
+	 */
+	sleep_ms(200);
+	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, false));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 10000, 4096, 64));
+	ret = stream_read(self->c.bfd, &rc, 1000, 20, buf, sizeof(buf), NULL);
+	EXPECT_EQ(0, ret) {
+		TH_LOG("fileio after DETACH: %s; %s", strerror(-ret),
+		       rc.failed ? rc.err : "");
+	}
+	EXPECT_EQ(0, rc.first_n);
+}
+
+/* ------------------------------------------------------------------ */
+/* 7. ATTACH / DETACH cycles                                           */
+/* ------------------------------------------------------------------ */
+
+#define CYCLES		500
+
+TEST_F_TIMEOUT(ml, attach_detach_cycles, 300)
+{
+	const size_t bytes = 16 * 4096;
+	double t = now_s();
+	int i, ret, st = 0;
+
+	if (!src_available(SRC_HEAP))
+		SKIP(return, "%s: not available", DMA_HEAP_SYSTEM);
+	self->src = SRC_HEAP;
+	BLOCKS(2, bytes);
+	for (i = 0; i < CYCLES; i++) {
+		ret = iio_buffer_attach(self->c.bfd, self->c.x[0].b.fd);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("cycle %d: ATTACH: %s", i, strerror(-ret));
+		}
+		/* sometimes with a second one attached meanwhile */
+		if (i % 10 == 0) {
+			ret = iio_buffer_attach(self->c.bfd, self->c.x[1].b.fd);
+			ASSERT_EQ(0, ret) {
+				TH_LOG("cycle %d: ATTACH (2nd): %s", i,
+				       strerror(-ret));
+			}
+			ret = iio_buffer_detach(self->c.bfd, self->c.x[1].b.fd);
+			ASSERT_EQ(0, ret) {
+				TH_LOG("cycle %d: DETACH (2nd): %s", i,
+				       strerror(-ret));
+			}
+		}
+		ret = iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("cycle %d: DETACH: %s", i, strerror(-ret));
+		}
+		/* every 100 cycles: a fresh DMABUF */
+		if (i % 100 == 99) {
+			char what[128] = "";
+
+			xblk_free(&self->c.x[0]);
+			ret = xblk_alloc_n(&self->c.x[0], 1, SRC_HEAP,
+					   &self->c.a, bytes, what,
+					   sizeof(what));
+			ASSERT_EQ(0, ret) {
+				TH_LOG("cycle %d: %s: %s", i, what,
+				       strerror(-ret));
+			}
+		}
+	}
+	DIAG("attach_detach_cycles: %d cycles in %.3f s", CYCLES,
+	     now_s() - t);
+
+	/* still fine: one attached block streams */
+	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ATTACH_OK(0);
+	ENQUEUE_OK(0, bytes);
+	EXPORT_OK(0);
+	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
+	self->c.x[0].attached = false;
+}
+
+TEST_HARNESS_MAIN
