@@ -1,0 +1,765 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iio_dmabuf: zero-copy loopback from a virtual ADC to a virtual DAC.
+ *
+ * Blocks ALLOCated on the ADC's /dev/iio:deviceN-dmabuf0 are queued on
+ * the ADC (which fills them: a WRITE fence) and on the DAC (which plays
+ * them: a READ fence), through the DAC's seed char device or its buffer
+ * fd (mainline). Implicit synchronisation orders the two: the DAC waits
+ * for the ADC's fence before reading a block, the ADC for the DAC's
+ * before refilling it, and an ADC fence's error is passed on to the DAC's
+ * instead of playing the block. The DAC checks the ramp it plays
+ * (mismatches) and counts what it played (scans_consumed).
+ */
+#include <pthread.h>
+#include "kselftest_harness.h"
+#include "iio_test_util.h"
+
+#define SCAN		16	/* bytes per scan: 4 channels + timestamp */
+#define MAXB		8
+
+#define LB_FREQ		20000
+#define LB_NB		8	/* blocks in the ring */
+#define LB_SCANS	2048	/* scans per block */
+#define LB_TOTAL	40	/* blocks through both devices: ~4 s */
+
+static const char *status_str(int st)
+{
+	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
+		"not signalled";
+}
+
+/* Ramp-check @bytes of @b on their own (n continuous within the block). */
+static int check_block_alone(const struct dmabuf_block *b, size_t bytes,
+			     uint16_t *first_n, char *err, size_t errlen)
+{
+	struct ramp_check rc;
+	int ret;
+
+	ramp_init(&rc, ADC_ALL_TS, false);
+	ramp_resync(&rc, b->map);
+	ret = ramp_feed(&rc, b->map, bytes);
+	if (ret)
+		snprintf(err, errlen, "%s", rc.err);
+	*first_n = rc.first_n;
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixtures: an ADC and a DAC, the same layout and rate                */
+/* ------------------------------------------------------------------ */
+
+#define LB_FIXTURE_DATA							\
+	struct adc a;		/* the ADC */				\
+	struct adc d;		/* the DAC */				\
+	int acfd;		/* ADC's /dev/iio:deviceN-dmabuf0 */	\
+	int dcfd;		/* DAC's /dev/iio:deviceM-dmabuf0 */	\
+	int ddevfd;		/* DAC's /dev/iio:deviceM */		\
+	int dbfd;		/* DAC's buffer0 fd (mainline) */	\
+	struct dmabuf_block blk[MAXB + 1];				\
+	int sfd[MAXB + 1]
+
+#define LB_SETUP() do {							\
+	int _i;								\
+	self->a.devnum = -1;						\
+	self->d.devnum = -1;						\
+	self->acfd = -1;						\
+	self->dcfd = -1;						\
+	self->ddevfd = -1;						\
+	self->dbfd = -1;						\
+	for (_i = 0; _i <= MAXB; _i++) {				\
+		dmabuf_block_init(&self->blk[_i]);			\
+		self->sfd[_i] = -1;					\
+	}								\
+	ASSERT_EQ(0, adc_create_unique(&self->a, "lba"));		\
+	ASSERT_EQ(0, dac_create_unique(&self->d, "lbd"));		\
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, LB_FREQ, 0, 0)); \
+	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, LB_FREQ, 0));	\
+	self->acfd = adc_dmabuf_open(&self->a, O_RDWR);			\
+	ASSERT_LE(0, self->acfd) {					\
+		TH_LOG("open the ADC's DMABUF char device: %s",		\
+		       strerror(-self->acfd));				\
+	}								\
+} while (0)
+
+/* Disabling both cancels whatever is still queued. */
+#define LB_TEARDOWN() do {						\
+	int _i;								\
+	if (self->d.devnum >= 0)					\
+		adc_buffer_disable(&self->d);				\
+	if (self->a.devnum >= 0)					\
+		adc_buffer_disable(&self->a);				\
+	if (self->dbfd >= 0)						\
+		close(self->dbfd);					\
+	if (self->ddevfd >= 0)						\
+		close(self->ddevfd);					\
+	if (self->dcfd >= 0)						\
+		close(self->dcfd);					\
+	if (self->acfd >= 0)						\
+		close(self->acfd);					\
+	for (_i = 0; _i <= MAXB; _i++) {				\
+		if (self->sfd[_i] >= 0)					\
+			close(self->sfd[_i]);				\
+		dmabuf_block_free(&self->blk[_i]);			\
+	}								\
+	dac_destroy(&self->d);						\
+	adc_destroy(&self->a);						\
+} while (0)
+
+FIXTURE(lb) {
+	LB_FIXTURE_DATA;
+};
+
+FIXTURE_SETUP(lb)
+{
+	LB_SETUP();
+}
+
+FIXTURE_TEARDOWN(lb)
+{
+	LB_TEARDOWN();
+}
+
+#define OPEN_DAC_CHARDEV() do {						\
+	self->dcfd = adc_dmabuf_open(&self->d, O_RDWR);			\
+	ASSERT_LE(0, self->dcfd) {					\
+		TH_LOG("open the DAC's DMABUF char device: %s",		\
+		       strerror(-self->dcfd));				\
+	}								\
+} while (0)
+
+#define OPEN_DAC_BUFFER_FD() do {					\
+	self->ddevfd = adc_open(&self->d, O_RDWR);			\
+	ASSERT_LE(0, self->ddevfd) {					\
+		TH_LOG("open %s: %s", self->d.chrdev,			\
+		       strerror(-self->ddevfd));			\
+	}								\
+	self->dbfd = iio_buffer_get_fd(self->ddevfd, 0);		\
+	ASSERT_LE(0, self->dbfd) {					\
+		TH_LOG("IIO_BUFFER_GET_FD_IOCTL on the DAC: %s",	\
+		       strerror(-self->dbfd));				\
+	}								\
+} while (0)
+
+/* ALLOC @n mapped blocks of @size on the ADC's char device as blk[0..] */
+#define ALLOC_ON_ADC(n, size) do {					\
+	int _i;								\
+	for (_i = 0; _i < (n); _i++) {					\
+		int _r = dmabuf_block_alloc(&self->blk[_i], self->acfd,	\
+					    (size), true);		\
+		ASSERT_EQ(0, _r) {					\
+			TH_LOG("ALLOC block %d of %zu bytes on the ADC: %s", \
+			       _i, (size_t)(size), strerror(-_r));	\
+		}							\
+	}								\
+} while (0)
+
+#define ENQ_ADC(i, bytes) do {						\
+	int _r = dmabuf_enqueue(self->acfd, self->blk[i].fd, (bytes));	\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("ENQUEUE block %d on the ADC: %s", (i),		\
+		       strerror(-_r));					\
+	}								\
+} while (0)
+
+/* Seed ENQUEUE on the DAC: never waits for the ADC's fence */
+#define ENQ_DAC(i, bytes) do {						\
+	double _t = now_s();						\
+	int _r = dmabuf_enqueue(self->dcfd, self->blk[i].fd, (bytes));	\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("ENQUEUE block %d on the DAC: %s", (i),		\
+		       strerror(-_r));					\
+	}								\
+	EXPECT_GT(1.0, now_s() - _t) {					\
+		TH_LOG("seed ENQUEUE on the DAC took %.3f s",		\
+		       now_s() - _t);					\
+	}								\
+} while (0)
+
+/* A sync_file of block @i's fences: SYNC_WRITE all, SYNC_READ writers' */
+#define EXPORT_OK(i, flags) do {					\
+	if (self->sfd[i] >= 0)						\
+		close(self->sfd[i]);					\
+	self->sfd[i] = dmabuf_export_sync_file(self->blk[i].fd, (flags)); \
+	ASSERT_LE(0, self->sfd[i]) {					\
+		TH_LOG("EXPORT_SYNC_FILE block %d: %s", (i),		\
+		       strerror(-self->sfd[i]));			\
+	}								\
+} while (0)
+
+#define COUNTERS_OK(c) do {						\
+	int _r = dac_read_counters(&self->d, (c));			\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("reading the DAC counters: %s", strerror(-_r));	\
+	}								\
+} while (0)
+
+/* scans_consumed reaches @want and stays there */
+#define CONSUMED_EXACTLY(want, timeout_ms, c) do {			\
+	int _r = dac_wait_consumed(&self->d, (want), (timeout_ms), (c)); \
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("scans_consumed %lld after %d ms, expected %lld", \
+		       (c)->consumed, (timeout_ms), (long long)(want));	\
+	}								\
+	sleep_ms(200);							\
+	COUNTERS_OK(c);							\
+	EXPECT_EQ((long long)(want), (c)->consumed);			\
+} while (0)
+
+/* Wait until block @i is idle: every fence (ADC's and DAC's) signalled */
+#define WAIT_IDLE(i, what) do {						\
+	int _r = poll_events(self->blk[i].fd, POLLOUT, 10000);		\
+	ASSERT_EQ(1, _r) {						\
+		TH_LOG("%s: block %d still busy after 10 s (%d)", (what), \
+		       (i), _r);					\
+	}								\
+} while (0)
+
+/* ------------------------------------------------------------------ */
+/* 7. The ring through both devices, seed ENQUEUE on both              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Queue the whole ring on both devices up front (each block on the ADC,
+ * then on the DAC: the DAC waits for the ADC's fence), enable the DAC,
+ * then the ADC; then for each block: wait until both are done with it
+ * (SYNC_START, READ | WRITE), check the ADC's ramp, SYNC_END, queue it
+ * again on both. The DAC plays every scan, continuous, and the ADC never
+ * runs out of blocks.
+ */
+TEST_F_TIMEOUT(lb, seed_ring, 180)
+{
+	const size_t bytes = (size_t)LB_SCANS * SCAN;
+	struct dac_counters c;
+	struct ramp_check rc;
+	long long ov0, ov1;
+	double t0, tw = 0, t;
+	int i, k, ret;
+
+	OPEN_DAC_CHARDEV();
+	ALLOC_ON_ADC(LB_NB, bytes);
+	for (i = 0; i < LB_NB; i++) {
+		ENQ_ADC(i, bytes);
+		ENQ_DAC(i, bytes);
+	}
+	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	t0 = now_s();
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+
+	ramp_init(&rc, ADC_ALL_TS, false);
+	for (k = 0; k < LB_TOTAL; k++) {
+		struct dmabuf_block *b = &self->blk[k % LB_NB];
+
+		t = now_s();
+		ret = dmabuf_sync_start_rw(b->fd);
+		tw += now_s() - t;
+		ASSERT_EQ(0, ret) {
+			TH_LOG("SYNC_START block #%d: %s", k, strerror(-ret));
+		}
+		ret = ramp_feed(&rc, b->map, bytes);
+		ASSERT_EQ(0, dmabuf_sync_end_rw(b->fd));
+		ASSERT_EQ(0, ret) {
+			TH_LOG("ADC data, block #%d: %s", k, rc.err);
+		}
+		/*
+		 * Queue it again: on both while blocks are still needed,
+		 * then on the ADC only, so that it does not run out of
+		 * blocks before its overruns are read below.
+		 */
+		ENQ_ADC(k % LB_NB, bytes);
+		if (k + LB_NB < LB_TOTAL)
+			ENQ_DAC(k % LB_NB, bytes);
+	}
+	/* the DAC's last fence has signalled (SYNC_START above waited) */
+	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	CONSUMED_EXACTLY((long long)LB_TOTAL * LB_SCANS, 5000, &c);
+	DIAG("seed_ring: %d blocks, %lld scans played in %.3f s (%.3f s "
+	     "waiting); DAC mismatches %lld, underruns %lld; ADC overruns "
+	     "%lld -> %lld", LB_TOTAL, c.consumed, now_s() - t0, tw,
+	     c.mismatches, c.underruns, ov0, ov1);
+	EXPECT_EQ(0, c.mismatches);
+	EXPECT_EQ(ov0, ov1);
+	EXPECT_EQ(0, rc.first_n);
+	EXPECT_EQ((uint64_t)LB_TOTAL * LB_SCANS, rc.scans);
+}
+
+/* ------------------------------------------------------------------ */
+/* 8. The ring with the mainline API on the DAC                        */
+/* ------------------------------------------------------------------ */
+
+#define ML_LAG		3	/* blocks between DAC ENQUEUE and recycling */
+
+/*
+ * The ADC's blocks, filled through its seed ENQUEUE, ATTACHed to the
+ * DAC's buffer fd and queued there with the mainline ENQUEUE, which waits
+ * (in the IIO core) until the ADC's fence of the block has signalled. So
+ * block k goes to the DAC as soon as the ADC has filled it; ML_LAG blocks
+ * later it is recycled to the ADC once the DAC is done with it.
+ */
+TEST_F_TIMEOUT(lb, mainline_ring, 180)
+{
+	const size_t bytes = (size_t)LB_SCANS * SCAN;
+	struct dac_counters c;
+	struct ramp_check rc;
+	long long ov0, ov1 = -1;
+	double t0, t, dt, wmax = 0;
+	int i, j, k, ret;
+
+	OPEN_DAC_BUFFER_FD();
+	ALLOC_ON_ADC(LB_NB, bytes);
+	for (i = 0; i < LB_NB; i++) {
+		ret = iio_buffer_attach(self->dbfd, self->blk[i].fd);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("ATTACH the ADC's block %d to the DAC: %s", i,
+			       strerror(-ret));
+		}
+		ENQ_ADC(i, bytes);
+	}
+	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	t0 = now_s();
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+
+	ramp_init(&rc, ADC_ALL_TS, false);
+	for (k = 0; k < LB_TOTAL + ML_LAG; k++) {
+		if (k < LB_TOTAL) {
+			i = k % LB_NB;
+			t = now_s();
+			ret = iio_buffer_enqueue(self->dbfd, self->blk[i].fd, 0,
+						 bytes);
+			dt = now_s() - t;
+			if (dt > wmax)
+				wmax = dt;
+			ASSERT_EQ(0, ret) {
+				TH_LOG("mainline ENQUEUE of block #%d on the DAC: %s (after %.3f s)",
+				       k, strerror(-ret), dt);
+			}
+			if (k == LB_TOTAL - 1)	/* the ADC has blocks left */
+				ASSERT_EQ(0, adc_read_ll(&self->a, "overruns",
+							 &ov1));
+		}
+		j = k - ML_LAG;
+		if (j < 0)
+			continue;
+		i = j % LB_NB;
+		WAIT_IDLE(i, "recycling");
+		ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[i].fd));
+		ret = ramp_feed(&rc, self->blk[i].map, bytes);
+		ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[i].fd));
+		ASSERT_EQ(0, ret) {
+			TH_LOG("ADC data, block #%d: %s", j, rc.err);
+		}
+		if (k < LB_TOTAL)
+			ENQ_ADC(i, bytes);
+	}
+	CONSUMED_EXACTLY((long long)LB_TOTAL * LB_SCANS, 5000, &c);
+	DIAG("mainline_ring: %d blocks, %lld scans played in %.3f s, longest "
+	     "ENQUEUE %.3f s; DAC mismatches %lld, underruns %lld; ADC "
+	     "overruns %lld -> %lld", LB_TOTAL, c.consumed, now_s() - t0,
+	     wmax, c.mismatches, c.underruns, ov0, ov1);
+	EXPECT_EQ(0, c.mismatches);
+	EXPECT_EQ(ov0, ov1);
+	EXPECT_EQ((uint64_t)LB_TOTAL * LB_SCANS, rc.scans);
+
+	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	for (i = 0; i < LB_NB; i++) {
+		EXPECT_EQ(0, iio_buffer_detach(self->dbfd, self->blk[i].fd)) {
+			TH_LOG("DETACH block %d", i);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Implicit synchronisation, one block at a time                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Seed: a block queued on the ADC (disabled) and then on the DAC
+ * (enabled): the DAC waits, playing nothing; once the ADC fills it, the
+ * DAC plays exactly that.
+ */
+TEST_F_TIMEOUT(lb, dac_waits_for_adc, 60)
+{
+	const size_t bytes = (size_t)LB_SCANS * SCAN;
+	struct dac_counters c;
+	char err[256];
+	uint16_t n0 = 0;
+	int st = 0, ch, ret;
+
+	OPEN_DAC_CHARDEV();
+	ALLOC_ON_ADC(1, bytes);
+	ENQ_ADC(0, bytes);
+	ENQ_DAC(0, bytes);
+	EXPORT_OK(0, DMA_BUF_SYNC_WRITE);
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	sleep_ms(500);
+	COUNTERS_OK(&c);
+	DIAG("dac_waits_for_adc: after 0.5 s: consumed %lld, underruns %lld",
+	     c.consumed, c.underruns);
+	EXPECT_EQ(0, c.consumed) {
+		TH_LOG("the DAC played a block the ADC had not filled");
+	}
+	EXPECT_LT(0, c.underruns);
+	EXPECT_EQ(0, poll_events(self->blk[0].fd, POLLOUT, 0));
+
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st)) {
+		TH_LOG("block not done 10 s after enabling the ADC");
+	}
+	EXPECT_EQ(1, st) {
+		TH_LOG("fences: %s", status_str(st));
+	}
+	CONSUMED_EXACTLY(LB_SCANS, 5000, &c);
+	EXPECT_EQ(0, c.mismatches);
+
+	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
+	ret = check_block_alone(&self->blk[0], bytes, &n0, err, sizeof(err));
+	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+	ASSERT_EQ(0, ret) {
+		TH_LOG("ADC data: %s", err);
+	}
+	EXPECT_EQ(0, n0);
+	/* the DAC's outputs hold the block's last scan */
+	for (ch = 0; ch < DAC_NUM_CH; ch++) {
+		char attr[64];
+		long long v;
+
+		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
+		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		EXPECT_EQ(ramp_value(n0 + LB_SCANS - 1, ch), v) {
+			TH_LOG("%s", attr);
+		}
+	}
+}
+
+/*
+ * Mainline: the DAC's ENQUEUE of a block the ADC is still filling waits
+ * for the ADC's fence (O_NONBLOCK: EBUSY at once), then the DAC plays it.
+ */
+TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
+{
+	const size_t bytes = 1000 * SCAN;
+	struct dac_counters c;
+	double t, dt;
+	int ret;
+
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	OPEN_DAC_BUFFER_FD();
+	ALLOC_ON_ADC(1, bytes);
+	ASSERT_EQ(0, iio_buffer_attach(self->dbfd, self->blk[0].fd));
+	ENQ_ADC(0, bytes);
+
+	ASSERT_EQ(0, fd_set_nonblock(self->dbfd, true));
+	t = now_s();
+	ret = iio_buffer_enqueue(self->dbfd, self->blk[0].fd, 0, bytes);
+	dt = now_s() - t;
+	EXPECT_EQ(-EBUSY, ret) {
+		TH_LOG("non-blocking ENQUEUE with the ADC's fence pending: %s",
+		       ret ? strerror(-ret) : "accepted");
+	}
+	EXPECT_GT(1.0, dt);
+	ASSERT_EQ(0, fd_set_nonblock(self->dbfd, false));
+
+	/* 1000 scans at 1 kHz: the ADC's fence signals after ~1 s */
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	t = now_s();
+	ret = iio_buffer_enqueue(self->dbfd, self->blk[0].fd, 0, bytes);
+	dt = now_s() - t;
+	DIAG("mainline_enqueue_waits: ENQUEUE returned %d after %.3f s", ret,
+	     dt);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("ENQUEUE: %s", strerror(-ret));
+	}
+	EXPECT_LE(0.5, dt) {
+		TH_LOG("ENQUEUE did not wait for the ADC's fence");
+	}
+	EXPECT_GE(IIO_DMABUF_ENQUEUE_WAIT_MS / 1000.0 + 1.0, dt);
+	WAIT_IDLE(0, "played");
+	CONSUMED_EXACTLY(1000, 5000, &c);
+	EXPECT_EQ(0, c.mismatches);
+	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	EXPECT_EQ(0, iio_buffer_detach(self->dbfd, self->blk[0].fd));
+}
+
+/*
+ * The other direction: a block queued on the DAC (disabled: its READ
+ * fence pending), then on the ADC (enabled): the ADC does not overwrite
+ * it before the DAC has played it. The block holds a ramp from 30000
+ * written by the CPU; the DAC's outputs must end on that ramp's last
+ * scan, and afterwards the ADC fills the block.
+ */
+TEST_F_TIMEOUT(lb, adc_waits_for_dac, 60)
+{
+	const size_t nscans = 1000, bytes = nscans * SCAN;
+	const uint64_t first = 30000;
+	struct dac_counters c;
+	struct scan_layout l;
+	long long ov0, ov1, v;
+	char err[256], attr[64];
+	uint16_t n0 = 0;
+	int st = 0, ch, ret;
+
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 10000, 0));
+	OPEN_DAC_CHARDEV();
+	ALLOC_ON_ADC(1, bytes);
+	layout_init(&l, ADC_ALL_TS);
+	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
+	ramp_fill(&l, self->blk[0].map, first, nscans);
+	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+
+	ENQ_DAC(0, bytes);
+	ret = dmabuf_enqueue(self->acfd, self->blk[0].fd, bytes);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("ENQUEUE on the ADC with the DAC's READ fence pending: %s",
+		       strerror(-ret));
+	}
+	/* READ: the writers' fences only (the ADC's); WRITE: all */
+	EXPORT_OK(0, DMA_BUF_SYNC_READ);
+	EXPORT_OK(1, DMA_BUF_SYNC_WRITE);	/* sfd[1]: block 0's fences */
+	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	sleep_ms(500);
+	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
+	EXPECT_EQ(0, st) {
+		TH_LOG("the ADC filled a block the DAC had not played: %s",
+		       status_str(st));
+	}
+
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st)) {
+		TH_LOG("block not done 10 s after enabling the DAC");
+	}
+	EXPECT_EQ(1, st) {
+		TH_LOG("fences: %s", status_str(st));
+	}
+	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	DIAG("adc_waits_for_dac: ADC overruns while waiting: %lld", ov1 - ov0);
+	CONSUMED_EXACTLY((long long)nscans, 5000, &c);
+	EXPECT_EQ(0, c.mismatches);
+	for (ch = 0; ch < DAC_NUM_CH; ch++) {
+		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
+		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		EXPECT_EQ(ramp_value(first + nscans - 1, ch), v) {
+			TH_LOG("%s: the DAC did not play the CPU's data", attr);
+		}
+	}
+	/* and then the ADC filled it */
+	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
+	ret = check_block_alone(&self->blk[0], bytes, &n0, err, sizeof(err));
+	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+	EXPECT_EQ(0, ret) {
+		TH_LOG("ADC data: %s", err);
+	}
+	DIAG("adc_waits_for_dac: the ADC's data starts at n=%u", n0);
+}
+
+/* ------------------------------------------------------------------ */
+/* 10. rmdir of the DAC while it waits for the ADC                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The DAC waits for the ADC's fence of a block when it is removed: rmdir
+ * returns, the ADC's fence is untouched, and once the ADC fills the block
+ * every fence has signalled (the DAC's with -ENODEV).
+ */
+TEST_F_TIMEOUT(lb, rmdir_dac_waiting, 60)
+{
+	const size_t bytes = 1000 * SCAN;
+	char name[64], err[256];
+	uint16_t n0 = 0;
+	double t;
+	int st = 0, ret;
+
+	snprintf(name, sizeof(name), "%s", self->d.name);
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	OPEN_DAC_CHARDEV();
+	ALLOC_ON_ADC(1, bytes);
+	ENQ_ADC(0, bytes);
+	ENQ_DAC(0, bytes);
+	EXPORT_OK(0, DMA_BUF_SYNC_READ);	/* the ADC's fence */
+	EXPORT_OK(1, DMA_BUF_SYNC_WRITE);	/* all of block 0's */
+	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	sleep_ms(200);
+
+	t = now_s();
+	ret = dac_rmdir(name);
+	DIAG("rmdir_dac_waiting: rmdir %d after %.3f s", ret, now_s() - t);
+	ASSERT_EQ(0, ret);
+	self->d.devnum = -1;
+	EXPECT_GT(5.0, now_s() - t);
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
+	EXPECT_EQ(0, st) {
+		TH_LOG("the ADC's fence: %s", status_str(st));
+	}
+	/* the DAC's char device answers ENODEV */
+	EXPECT_EQ(-ENODEV, dmabuf_enqueue(self->dcfd, self->blk[0].fd, bytes));
+
+	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st));
+	EXPECT_EQ(1, st) {
+		TH_LOG("the ADC's fence: %s", status_str(st));
+	}
+	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st)) {
+		TH_LOG("the removed DAC's fence never signalled");
+	}
+	EXPECT_EQ(-ENODEV, st) {
+		TH_LOG("all fences: %s", status_str(st));
+	}
+	EXPECT_EQ(1, poll_events(self->blk[0].fd, POLLOUT, 1000));
+	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
+	ret = check_block_alone(&self->blk[0], bytes, &n0, err, sizeof(err));
+	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+	EXPECT_EQ(0, ret) {
+		TH_LOG("ADC data: %s", err);
+	}
+	EXPECT_EQ(0, n0);
+	EXPECT_EQ(0, close(self->dcfd));
+	self->dcfd = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* 9. An ADC fence's error is passed on to the DAC                     */
+/* ------------------------------------------------------------------ */
+
+enum cancel_how {
+	CANCEL_CLOSE,	/* close the ADC's char device: -ECANCELED */
+	CANCEL_DISABLE,	/* disable the ADC while it fills: -ECANCELED */
+	CANCEL_RMDIR,	/* rmdir the ADC: -ENODEV */
+};
+
+FIXTURE(lbe) {
+	LB_FIXTURE_DATA;
+};
+
+FIXTURE_VARIANT(lbe) {
+	enum cancel_how how;
+	bool dac_enabled_first;	/* else enabled after the cancel */
+	int error;		/* the fences' error */
+};
+
+FIXTURE_VARIANT_ADD(lbe, close_adc_chardev) {
+	.how = CANCEL_CLOSE, .dac_enabled_first = true, .error = -ECANCELED,
+};
+
+FIXTURE_VARIANT_ADD(lbe, close_adc_chardev_dac_disabled) {
+	.how = CANCEL_CLOSE, .dac_enabled_first = false, .error = -ECANCELED,
+};
+
+FIXTURE_VARIANT_ADD(lbe, disable_adc) {
+	.how = CANCEL_DISABLE, .dac_enabled_first = true, .error = -ECANCELED,
+};
+
+FIXTURE_VARIANT_ADD(lbe, rmdir_adc) {
+	.how = CANCEL_RMDIR, .dac_enabled_first = true, .error = -ENODEV,
+};
+
+FIXTURE_SETUP(lbe)
+{
+	LB_SETUP();
+}
+
+FIXTURE_TEARDOWN(lbe)
+{
+	LB_TEARDOWN();
+}
+
+/*
+ * A block queued on the ADC and on the DAC; the ADC's transfer is then
+ * cancelled: the DAC's fence completes with the same error without the
+ * block being played (scans_consumed stays 0), nothing hangs, and the DAC
+ * goes on with its next block.
+ */
+TEST_F_TIMEOUT(lbe, error_propagates, 60)
+{
+	const size_t bytes = 1000 * SCAN;
+	struct dmabuf_block *nb = &self->blk[MAXB];	/* the DAC's own */
+	struct scan_layout l;
+	struct dac_counters c;
+	char name[64];
+	double t;
+	int st = 0, ret;
+
+	snprintf(name, sizeof(name), "%s", self->a.name);
+	/* 100 Hz: the ADC would need 10 s for the block */
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 10000, 0));
+	OPEN_DAC_CHARDEV();
+	ALLOC_ON_ADC(1, bytes);
+	ASSERT_EQ(0, dmabuf_block_alloc(nb, self->dcfd, bytes, true));
+	ENQ_ADC(0, bytes);
+	if (variant->how == CANCEL_DISABLE)
+		ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ENQ_DAC(0, bytes);
+	EXPORT_OK(0, DMA_BUF_SYNC_WRITE);	/* both fences */
+
+	if (variant->dac_enabled_first) {
+		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+		sleep_ms(300);
+		COUNTERS_OK(&c);
+		EXPECT_EQ(0, c.consumed);
+		EXPECT_EQ(0, poll_events(self->blk[0].fd, POLLOUT, 0));
+	}
+
+	t = now_s();
+	switch (variant->how) {
+	case CANCEL_CLOSE:
+		ASSERT_EQ(0, close(self->acfd));
+		self->acfd = -1;
+		break;
+	case CANCEL_DISABLE:
+		ASSERT_EQ(0, adc_buffer_disable(&self->a));
+		break;
+	case CANCEL_RMDIR:
+		ASSERT_EQ(0, adc_rmdir(name));
+		self->a.devnum = -1;
+		break;
+	}
+	if (!variant->dac_enabled_first)
+		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+
+	ret = poll_events(self->blk[0].fd, POLLOUT, 5000);
+	ASSERT_EQ(1, ret) {
+		TH_LOG("block still busy 5 s after the ADC's cancellation");
+	}
+	DIAG("error_propagates: block idle %.3f s after the cancellation",
+	     now_s() - t);
+	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 1000, &st));
+	EXPECT_EQ(variant->error, st) {
+		TH_LOG("fences: %s, expected %s", status_str(st),
+		       status_str(variant->error));
+	}
+	t = now_s();
+	EXPECT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
+	EXPECT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+	EXPECT_GT(1.0, now_s() - t);
+	sleep_ms(200);
+	COUNTERS_OK(&c);
+	DIAG("error_propagates: consumed %lld, mismatches %lld, underruns %lld",
+	     c.consumed, c.mismatches, c.underruns);
+	EXPECT_EQ(0, c.consumed) {
+		TH_LOG("the DAC played a block whose ADC transfer failed");
+	}
+	EXPECT_EQ(0, c.mismatches);
+
+	/* the DAC is not stuck: its own next block plays */
+	layout_init(&l, ADC_ALL_TS);
+	ASSERT_EQ(0, dmabuf_sync_start_rw(nb->fd));
+	ramp_fill(&l, nb->map, 0, 1000);
+	ASSERT_EQ(0, dmabuf_sync_end_rw(nb->fd));
+	ret = dmabuf_enqueue(self->dcfd, nb->fd, bytes);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("ENQUEUE of the next block: %s", strerror(-ret));
+	}
+	ASSERT_EQ(1, poll_events(nb->fd, POLLOUT, 10000)) {
+		TH_LOG("the next block was not played");
+	}
+	CONSUMED_EXACTLY(1000, 5000, &c);
+	EXPECT_EQ(0, c.mismatches);
+}
+
+TEST_HARNESS_MAIN
