@@ -161,6 +161,22 @@ impl Queues {
     }
 }
 
+/// Allocates the zeroed kernel blocks of the fileio path for the buffer's
+/// length and watermark (see [`FileioGeometry`]).
+fn fileio_blocks(buf: &Buffer<BlockBuffer>, scan_bytes: usize) -> Result<KVec<Block<KVVec<u8>>>> {
+    let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
+    if scan_bytes == 0 {
+        return Err(EINVAL);
+    }
+    let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
+    let mut blocks = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
+    for _ in 0..geometry.blocks {
+        let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
+        blocks.push(Block::new(data, block_bytes), GFP_KERNEL)?;
+    }
+    Ok(blocks)
+}
+
 /// The buffer implementation (`iio::buffer::BufferOps`).
 ///
 /// Lock order: the buffer's queue lock (held by the IIO core around a
@@ -404,16 +420,7 @@ impl BlockBuffer {
         if self.queues.lock().out_allocated {
             return Ok(());
         }
-        let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
-        if scan_bytes == 0 {
-            return Err(EINVAL);
-        }
-        let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
-        let mut fresh = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
-        for _ in 0..geometry.blocks {
-            let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
-            fresh.push(Block::new(data, block_bytes), GFP_KERNEL)?;
-        }
+        let mut fresh = fileio_blocks(buf, scan_bytes)?;
         let mut q = self.queues.lock();
         while let Some(block) = fresh.pop() {
             q.fileio_out.add_free(block);
@@ -558,17 +565,8 @@ impl BufferOps for BlockBuffer {
                 return Ok(());
             }
         }
-        let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
         let scan_bytes = buf.bytes_per_datum();
-        if scan_bytes == 0 {
-            return Err(EINVAL);
-        }
-        let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
-        let mut fresh = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
-        for _ in 0..geometry.blocks {
-            let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL)?;
-            fresh.push(Block::new(data, block_bytes), GFP_KERNEL)?;
-        }
+        let mut fresh = fileio_blocks(buf, scan_bytes)?;
         // Old blocks are freed after the spinlock is released.
         let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
         let mut q = this.queues.lock();
