@@ -983,9 +983,10 @@ TEST_F_TIMEOUT(dac, seed_ring, 180)
 		FILL_OK(i, (uint64_t)k * RING_SCANS, RING_SCANS);
 		ENQUEUE_OK(i, 0, bytes);
 	}
-	for (k = RING_TOTAL - RING_NB; k < RING_TOTAL; k++)
+	for (k = RING_TOTAL - RING_NB; k < RING_TOTAL; k++) {
 		ASSERT_EQ(1, poll_events(self->blk[k % RING_NB].fd, POLLOUT,
 					 10000));
+	}
 	CONSUMED_EXACTLY(RING_TOTAL * RING_SCANS, 5000, &c);
 	DIAG("seed_ring: %lld scans in %.3f s (%.3f s waiting), mismatches "
 	     "%lld, underruns %lld", c.consumed, now_s() - t0, tw,
@@ -1358,9 +1359,10 @@ TEST_F_TIMEOUT(dacv, mainline_stream, 180)
 			TH_LOG("re-ENQUEUE block #%d: %s", k, strerror(-ret));
 		}
 	}
-	for (k = ML_TOTAL - ML_NB; k < ML_TOTAL; k++)
+	for (k = ML_TOTAL - ML_NB; k < ML_TOTAL; k++) {
 		ASSERT_EQ(1, poll_events(self->blk[k % ML_NB].fd, POLLOUT,
 					 10000));
+	}
 	CONSUMED_EXACTLY(ML_TOTAL * ML_SCANS, 5000, &c);
 	DIAG("mainline_stream (%s): %lld scans in %.3f s, mismatches %lld, "
 	     "underruns %lld", heap ? "dma_heap" : "own ALLOC", c.consumed,
@@ -1407,9 +1409,10 @@ TEST_F_TIMEOUT(dacv, rmdir_with_blocks, 90)
 		self->bfd = iio_buffer_get_fd(self->devfd, 0);
 		ASSERT_LE(0, self->bfd);
 		/* 0, 1 queued; 2 attached, idle */
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < 3; i++) {
 			ASSERT_EQ(0, iio_buffer_attach(self->bfd,
 						       self->blk[i].fd));
+		}
 	}
 	for (i = 0; i < 2; i++) {
 		ret = DAC_ENQUEUE(ml, i, 0, bytes);

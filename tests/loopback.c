@@ -176,16 +176,22 @@ FIXTURE_TEARDOWN(lb)
 	}								\
 } while (0)
 
-/* A sync_file of block @i's fences: SYNC_WRITE all, SYNC_READ writers' */
-#define EXPORT_OK(i, flags) do {					\
-	if (self->sfd[i] >= 0)						\
-		close(self->sfd[i]);					\
-	self->sfd[i] = dmabuf_export_sync_file(self->blk[i].fd, (flags)); \
-	ASSERT_LE(0, self->sfd[i]) {					\
+/*
+ * A sync_file of block @i's fences into sfd[@slot]: flags SYNC_WRITE gives
+ * all of them, SYNC_READ only the writers' (the ADC's).
+ */
+#define EXPORT_TO(slot, i, flags) do {					\
+	if (self->sfd[slot] >= 0)					\
+		close(self->sfd[slot]);					\
+	self->sfd[slot] = dmabuf_export_sync_file(self->blk[i].fd,	\
+						  (flags));		\
+	ASSERT_LE(0, self->sfd[slot]) {					\
 		TH_LOG("EXPORT_SYNC_FILE block %d: %s", (i),		\
-		       strerror(-self->sfd[i]));			\
+		       strerror(-self->sfd[slot]));			\
 	}								\
 } while (0)
+
+#define EXPORT_OK(i, flags)	EXPORT_TO(i, i, flags)
 
 #define COUNTERS_OK(c) do {						\
 	int _r = dac_read_counters(&self->d, (c));			\
@@ -335,9 +341,11 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 				TH_LOG("mainline ENQUEUE of block #%d on the DAC: %s (after %.3f s)",
 				       k, strerror(-ret), dt);
 			}
-			if (k == LB_TOTAL - 1)	/* the ADC has blocks left */
+			/* the last one: the ADC still has blocks queued */
+			if (k == LB_TOTAL - 1) {
 				ASSERT_EQ(0, adc_read_ll(&self->a, "overruns",
 							 &ov1));
+			}
 		}
 		j = k - ML_LAG;
 		if (j < 0)
@@ -518,8 +526,8 @@ TEST_F_TIMEOUT(lb, adc_waits_for_dac, 60)
 		       strerror(-ret));
 	}
 	/* READ: the writers' fences only (the ADC's); WRITE: all */
-	EXPORT_OK(0, DMA_BUF_SYNC_READ);
-	EXPORT_OK(1, DMA_BUF_SYNC_WRITE);	/* sfd[1]: block 0's fences */
+	EXPORT_TO(0, 0, DMA_BUF_SYNC_READ);
+	EXPORT_TO(1, 0, DMA_BUF_SYNC_WRITE);
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	ASSERT_EQ(0, adc_buffer_enable(&self->a));
 	sleep_ms(500);
@@ -580,8 +588,8 @@ TEST_F_TIMEOUT(lb, rmdir_dac_waiting, 60)
 	ALLOC_ON_ADC(1, bytes);
 	ENQ_ADC(0, bytes);
 	ENQ_DAC(0, bytes);
-	EXPORT_OK(0, DMA_BUF_SYNC_READ);	/* the ADC's fence */
-	EXPORT_OK(1, DMA_BUF_SYNC_WRITE);	/* all of block 0's */
+	EXPORT_TO(0, 0, DMA_BUF_SYNC_READ);	/* the ADC's fence */
+	EXPORT_TO(1, 0, DMA_BUF_SYNC_WRITE);	/* all of block 0's */
 	ASSERT_EQ(0, adc_buffer_enable(&self->d));
 	sleep_ms(200);
 
@@ -692,8 +700,9 @@ TEST_F_TIMEOUT(lbe, error_propagates, 60)
 	ALLOC_ON_ADC(1, bytes);
 	ASSERT_EQ(0, dmabuf_block_alloc(nb, self->dcfd, bytes, true));
 	ENQ_ADC(0, bytes);
-	if (variant->how == CANCEL_DISABLE)
+	if (variant->how == CANCEL_DISABLE) {
 		ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	}
 	ENQ_DAC(0, bytes);
 	EXPORT_OK(0, DMA_BUF_SYNC_WRITE);	/* both fences */
 
@@ -719,8 +728,9 @@ TEST_F_TIMEOUT(lbe, error_propagates, 60)
 		self->a.devnum = -1;
 		break;
 	}
-	if (!variant->dac_enabled_first)
+	if (!variant->dac_enabled_first) {
 		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	}
 
 	ret = poll_events(self->blk[0].fd, POLLOUT, 5000);
 	ASSERT_EQ(1, ret) {

@@ -14,11 +14,12 @@
 TESTDIR=$(cd "$(dirname "$0")" && pwd)
 MODULE_KO=/modules/iio_dmabuf.ko
 CFS_TYPE_DIR=/sys/kernel/config/iio/devices/dmabuf_adc
+CFS_DAC_TYPE_DIR=/sys/kernel/config/iio/devices/dmabuf_dac
 # Upper bound per program, on top of the harness's per-test timeouts.
 PROG_TIMEOUT=${PROG_TIMEOUT:-1800}
 
 # Fixed order; adc_module unloads/reloads the module, so it runs last.
-TESTS="adc_configfs adc_sysfs adc_stream adc_tools dmabuf_seed dmabuf_errors dmabuf_mainline adc_module"
+TESTS="adc_configfs adc_sysfs adc_stream adc_tools dmabuf_seed dmabuf_errors dmabuf_mainline dac loopback adc_module"
 
 TMP=${TMPDIR:-/tmp}
 mkdir -p "$TMP" 2>/dev/null
@@ -37,7 +38,7 @@ ensure_module() {
 }
 
 cleanup_instances() {
-	for d in "$CFS_TYPE_DIR"/*; do
+	for d in "$CFS_TYPE_DIR"/* "$CFS_DAC_TYPE_DIR"/*; do
 		[ -d "$d" ] || continue
 		echo "# run-all: removing leftover instance ${d##*/}"
 		for e in /sys/bus/iio/devices/iio:device*; do
