@@ -111,6 +111,7 @@ impl<D: Driver> Adapter<D> {
         read_raw: Some(Self::read_raw),
         write_raw: Some(Self::write_raw),
         read_avail: Some(Self::read_avail),
+        write_raw_get_fmt: Some(Self::write_raw_get_fmt),
         // SAFETY: All-zero (no callback) is valid for the remaining fields.
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
     };
@@ -164,6 +165,21 @@ impl<D: Driver> Adapter<D> {
             d.write_raw(&dev, chan, info, val, val2)?;
             Ok(0)
         })
+    }
+
+    /// Every writable channel attribute of these drivers is an integer:
+    /// the core then parses strictly (`kstrtoint`), so that "1.5", "-" or
+    /// an empty line are refused rather than read as 0.
+    ///
+    /// # Safety
+    ///
+    /// Called by the IIO core on a device registered by `Registration<D>`.
+    unsafe extern "C" fn write_raw_get_fmt(
+        _indio_dev: *mut bindings::iio_dev,
+        _chan: *const bindings::iio_chan_spec,
+        _mask: ffi::c_long,
+    ) -> ffi::c_int {
+        bindings::IIO_VAL_INT as ffi::c_int
     }
 
     /// # Safety
