@@ -27,41 +27,6 @@ static const char *status_str(int st)
 		"not signalled";
 }
 
-/* pthread_timedjoin_np() with a relative timeout; 0 or an errno */
-static int join_within(pthread_t th, int seconds)
-{
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += seconds;
-	return pthread_timedjoin_np(th, NULL, &deadline);
-}
-
-/* A thread blocked in DMA_BUF_IOCTL_SYNC(START | RW) on one DMABUF. */
-struct sync_waiter {
-	int fd;
-	int ret;
-	double t_start, t_done;
-	int done;
-};
-
-static void *sync_waiter_fn(void *arg)
-{
-	struct sync_waiter *w = arg;
-
-	w->t_start = now_s();
-	w->ret = dmabuf_sync_start_rw(w->fd);
-	if (!w->ret)
-		dmabuf_sync_end_rw(w->fd);
-	w->t_done = now_s();
-	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
-	return NULL;
-}
-
-static bool waiter_done(struct sync_waiter *w)
-{
-	return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST);
-}
 
 /*
  * Fill @nscans ramp scans from @first_n into the mapped block @b, inside
@@ -1390,7 +1355,7 @@ TEST_F_TIMEOUT(dacv, rmdir_with_blocks, 90)
 {
 	const size_t bytes = 1000 * SCAN;
 	const bool ml = variant->mainline;
-	struct sync_waiter w = { 0 };
+	struct sync_waiter w = { .rw = true };
 	char name[64];
 	pthread_t th;
 	double t;

@@ -18,41 +18,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* A thread blocked in DMA_BUF_IOCTL_SYNC(START | READ) on one DMABUF. */
-struct sync_waiter {
-	int fd;
-	int ret;
-	double t_start, t_done;
-	int done;
-};
-
-static void *sync_waiter_fn(void *arg)
-{
-	struct sync_waiter *w = arg;
-
-	w->t_start = now_s();
-	w->ret = dmabuf_sync_start(w->fd);
-	if (!w->ret)
-		dmabuf_sync_end(w->fd);
-	w->t_done = now_s();
-	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
-	return NULL;
-}
-
-static bool waiter_done(struct sync_waiter *w)
-{
-	return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST);
-}
-
-/* pthread_timedjoin_np() with a relative timeout; 0 or an errno */
-static int join_within(pthread_t th, int seconds)
-{
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += seconds;
-	return pthread_timedjoin_np(th, NULL, &deadline);
-}
 
 /* Ramp-check @bytes of @b on their own (n continuous within the block). */
 static int check_block_alone(const struct dmabuf_block *b, size_t bytes,

@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1585,6 +1586,50 @@ static inline ssize_t write_all_timeout(int fd, const void *buf, size_t len,
 	setitimer(ITIMER_REAL, &off, NULL);
 	sigaction(SIGALRM, &old, NULL);
 	return ret ? ret : (ssize_t)done;
+}
+
+/*
+ * A thread blocked in DMA_BUF_IOCTL_SYNC(START) on one DMABUF: READ, or
+ * READ | WRITE with @rw (that also waits for the readers' fences).
+ */
+struct sync_waiter {
+	int fd;
+	bool rw;
+	int ret;
+	double t_start, t_done;
+	int done;
+};
+
+static inline void *sync_waiter_fn(void *arg)
+{
+	struct sync_waiter *w = arg;
+
+	w->t_start = now_s();
+	w->ret = w->rw ? dmabuf_sync_start_rw(w->fd) : dmabuf_sync_start(w->fd);
+	if (!w->ret) {
+		if (w->rw)
+			dmabuf_sync_end_rw(w->fd);
+		else
+			dmabuf_sync_end(w->fd);
+	}
+	w->t_done = now_s();
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static inline bool waiter_done(struct sync_waiter *w)
+{
+	return __atomic_load_n(&w->done, __ATOMIC_SEQ_CST);
+}
+
+/* pthread_timedjoin_np() with a relative timeout; 0 or an errno */
+static inline int join_within(pthread_t th, int seconds)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	return pthread_timedjoin_np(th, NULL, &deadline);
 }
 
 #endif /* IIO_TEST_UTIL_H */
