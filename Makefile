@@ -6,6 +6,7 @@
 #   make check      build everything and run the whole test suite
 #   make module     build iio_dmabuf.ko against KDIR (default: the test kernel)
 #   make qemu-run CMD='...' [EXTRA=DIR]   run CMD in the guest, module loaded
+#   make bench      throughput of read() vs DMABUF, in the guest
 #
 # KERNEL_SERIES selects the Debian linux-source series (default 7.3).
 
@@ -18,7 +19,7 @@ export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 # Only resolve (and maybe build) the test kernel when a target needs it.
 KDIR ?= $(shell scripts/build-kernel.sh)
 
-.PHONY: all setup module clean check run qemu-run unit lint
+.PHONY: all setup module clean check run bench qemu-run unit lint
 
 all: module
 
@@ -45,6 +46,9 @@ check: setup
 
 run: setup
 	@scripts/demo.sh
+
+bench: setup
+	@scripts/bench.sh
 
 qemu-run: setup module
 	@scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \

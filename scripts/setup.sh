@@ -12,6 +12,7 @@ debian_packages=(
 	"clang-$LLVM_VERSION" "lld-$LLVM_VERSION" "llvm-$LLVM_VERSION"
 	"libclang-$LLVM_VERSION-dev" flex bison bc libelf-dev libssl-dev cpio
 	busybox-static qemu-system-x86 xz-utils make gcc libc6-dev rsync kmod
+	libiio-utils
 )
 
 missing=()
