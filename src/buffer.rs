@@ -594,16 +594,18 @@ impl BufferOps for BlockBuffer {
         // disabled buffer. DMABUF blocks in flight complete with an error.
         let _queue = buf.lock_queue();
         let this = buf.data();
-        // Data written but not played is dropped with the blocks.
-        let mut old = KVec::with_capacity(MAX_BLOCKS, GFP_KERNEL)?;
+        // Data written but not played is dropped with the blocks, after the
+        // spinlock is released (and without allocating: disable must not
+        // fail).
+        let mut old: Ring<Block<KVVec<u8>>, MAX_BLOCKS> = Ring::default();
         {
             let mut q = this.queues.lock();
             q.session = None;
             if buf.direction() == Direction::Out {
                 q.out_allocated = false;
                 for block in q.fileio_out.drain_all() {
-                    // Capacity is MAX_BLOCKS, the most the queue holds.
-                    let _ = old.push_within_capacity(block);
+                    // The queue never holds more than MAX_BLOCKS.
+                    let _ = old.push_back(block);
                 }
             }
         }

@@ -19,7 +19,7 @@ CFS_DAC_TYPE_DIR=/sys/kernel/config/iio/devices/dmabuf_dac
 PROG_TIMEOUT=${PROG_TIMEOUT:-1800}
 
 # Fixed order; adc_module unloads/reloads the module, so it runs last.
-TESTS="adc_configfs adc_sysfs adc_stream adc_tools dmabuf_seed dmabuf_errors dmabuf_mainline dac loopback adc_module"
+TESTS="adc_configfs adc_sysfs adc_stream adc_tools dmabuf_seed dmabuf_errors dmabuf_mainline dac loopback libiio_client adc_module"
 
 TMP=${TMPDIR:-/tmp}
 mkdir -p "$TMP" 2>/dev/null
