@@ -71,13 +71,6 @@ impl Role {
             Role::Dac => Direction::Out,
         }
     }
-
-    fn type_name(self) -> &'static str {
-        match self {
-            Role::Adc => "dmabuf_adc",
-            Role::Dac => "dmabuf_dac",
-        }
-    }
 }
 
 // Identifiers of the device-wide extended attributes.
@@ -474,10 +467,9 @@ impl Driver for ConverterDriver {
 /// buffer.
 pub(crate) struct ConverterInstance {
     // Fields drop in order: the char device node goes before the IIO
-    // device it hangs off, which goes before its parent.
+    // device it hangs off.
     _chardev: Pin<KBox<chardev::Registration<DmabufChannel>>>,
     _iio: Registration<ConverterDriver>,
-    _dma_dev: DmaDevice,
     buffer: ARef<Buffer<BlockBuffer>>,
 }
 
@@ -491,10 +483,9 @@ impl Drop for ConverterInstance {
 
 impl ConverterInstance {
     fn new(role: Role, name: &CStr) -> Result<Self> {
-        let dma_name = CString::try_from_fmt(fmt!("{}.{name}", role.type_name()))?;
-        let dma_dev = DmaDevice::new(&dma_name)?;
+        let dma_dev = DmaDevice::shared()?;
         let buffer = Buffer::new(
-            BlockBuffer::new(dma_dev.reference())?,
+            BlockBuffer::new(dma_dev.clone())?,
             role.direction(),
             DEFAULT_LENGTH,
         )?;
@@ -512,7 +503,6 @@ impl ConverterInstance {
         Ok(Self {
             _chardev: chardev,
             _iio: iio,
-            _dma_dev: dma_dev,
             buffer,
         })
     }

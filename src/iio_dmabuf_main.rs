@@ -44,12 +44,16 @@ pub(crate) fn dmabuf_max_bytes() -> usize {
 }
 
 struct IioDmabufModule {
+    // Fields drop in order: the device types go before the DMA device
+    // their instances use.
     _adc_type: Pin<KBox<iio::sw_device::Registration<converter::AdcType>>>,
     _dac_type: Pin<KBox<iio::sw_device::Registration<converter::DacType>>>,
+    _dma_dev: dma::device::DmaDevice,
 }
 
 impl kernel::Module for IioDmabufModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        let dma_dev = dma::device::DmaDevice::new(c"iio_dmabuf")?;
         Ok(Self {
             _adc_type: KBox::pin_init(
                 iio::sw_device::Registration::new(c"dmabuf_adc", module),
@@ -59,6 +63,7 @@ impl kernel::Module for IioDmabufModule {
                 iio::sw_device::Registration::new(c"dmabuf_dac", module),
                 GFP_KERNEL,
             )?,
+            _dma_dev: dma_dev,
         })
     }
 }

@@ -1,44 +1,64 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A `struct device` for DMA mapping: configfs-created IIO devices have no
-//! parent, so each virtual converter gets a faux device of its own, with a
-//! 64-bit DMA mask, as the device that imports DMABUFs.
+//! The `struct device` DMABUFs are attached to and mapped for.
+//! Configfs-created IIO devices have no parent, so the module creates one
+//! faux device (`/sys/devices/faux/iio_dmabuf`) with a 64-bit DMA mask,
+//! the DMA device and sysfs parent of every virtual converter.
+//!
+//! It lives as long as the module: an attachment's teardown can outlive
+//! the converter that made it (the IIO core releases attachments from a
+//! work item, after the fence signalled), and still uses the device.
 
 use crate::bindings;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{device::Device, faux, prelude::*, str::CStr, sync::aref::ARef};
 
-/// A faux device usable for DMA mappings.
+/// The device of the module's [`DmaDevice`], for `shared`.
+static SHARED: AtomicPtr<bindings::device> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The module's DMA device; dropping it (at module exit) removes it.
 pub(crate) struct DmaDevice {
     faux: faux::Registration,
 }
 
 impl DmaDevice {
-    /// Creates `/sys/devices/faux/<name>` with a 64-bit DMA mask.
+    /// Creates `/sys/devices/faux/<name>` with a 64-bit DMA mask and makes
+    /// it the device [`DmaDevice::shared`] returns.
     pub(crate) fn new(name: &CStr) -> Result<Self> {
         let faux = faux::Registration::new(name, None)?;
         let this = Self { faux };
         // SAFETY: A registered device; the helper points its `dma_mask` at
         // its own `coherent_dma_mask` and sets both.
         kernel::error::to_result(unsafe {
-            bindings::iio_dmabuf_helper_dma_coerce_mask_64(this.as_raw())
+            bindings::iio_dmabuf_helper_dma_coerce_mask_64(raw_device(this.device()))
         })?;
+        SHARED.store(raw_device(this.device()), Ordering::Release);
         Ok(this)
     }
 
-    /// The generic device.
-    pub(crate) fn device(&self) -> &Device {
+    fn device(&self) -> &Device {
         let dev: &Device<kernel::device::Bound> = self.faux.as_ref().as_ref();
         dev
     }
 
-    /// A reference that keeps the `struct device` alive (DMA mappings of
-    /// attachments may outlive the registration).
-    pub(crate) fn reference(&self) -> ARef<Device> {
-        self.device().into()
+    /// A reference to the module's DMA device (`ENODEV` outside the
+    /// module's lifetime).
+    pub(crate) fn shared() -> Result<ARef<Device>> {
+        let dev = SHARED.load(Ordering::Acquire);
+        if dev.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: Published by `new` and withdrawn by `drop` before the
+        // registration goes; callers run while the module is live (device
+        // probes), when the registration holds the device.
+        let dev: &Device = unsafe { Device::from_raw(dev) };
+        Ok(dev.into())
     }
+}
 
-    pub(crate) fn as_raw(&self) -> *mut bindings::device {
-        raw_device(self.device())
+impl Drop for DmaDevice {
+    fn drop(&mut self) {
+        SHARED.store(core::ptr::null_mut(), Ordering::Release);
     }
 }
 

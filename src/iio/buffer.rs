@@ -498,8 +498,13 @@ impl<T: BufferOps> Adapter<T> {
             raw: attach,
             _p: PhantomData,
         };
-        let attached = T::attach_dmabuf(buf, &attachment)
-            .and_then(|a| KBox::new(a, GFP_KERNEL).map_err(Into::into));
+        // The attachment holds a reference to the buffer: the core may
+        // detach it after the buffer's last file and device are gone (it
+        // releases attachments from a work item once their fences signal).
+        let attached = T::attach_dmabuf(buf, &attachment).and_then(|a| {
+            let pinned: ARef<Buffer<T>> = buf.into();
+            KBox::new((a, pinned), GFP_KERNEL).map_err(Into::into)
+        });
         match attached {
             // The core keeps the pointer as an opaque cookie.
             Ok(a) => KBox::into_raw(a).cast(),
@@ -514,11 +519,15 @@ impl<T: BufferOps> Adapter<T> {
         buffer: *mut bindings::iio_buffer,
         block: *mut bindings::iio_dma_buffer_block,
     ) {
-        // SAFETY: Per this function's safety requirement.
-        let buf = unsafe { Self::from_raw(buffer) };
-        // SAFETY: `block` is the `KBox<T::Attached>` made by `attach_dmabuf`.
-        let attached = unsafe { KBox::from_raw(block.cast::<T::Attached>()) };
-        T::detach_dmabuf(buf, KBox::into_inner(attached));
+        // SAFETY: `block` is the `KBox` made by `attach_dmabuf`, whose
+        // buffer reference keeps `buffer` alive until dropped below.
+        let (attached, pinned) = KBox::into_inner(unsafe {
+            KBox::from_raw(block.cast::<(T::Attached, ARef<Buffer<T>>)>())
+        });
+        debug_assert!(core::ptr::eq(pinned.as_raw(), buffer));
+        T::detach_dmabuf(&pinned, attached);
+        // Possibly the last reference: nothing of the buffer is used after.
+        drop(pinned);
     }
 
     /// # Safety
@@ -535,9 +544,10 @@ impl<T: BufferOps> Adapter<T> {
     ) -> ffi::c_int {
         // SAFETY: Per this function's safety requirement.
         let buf = unsafe { Self::from_raw(buffer) };
-        // SAFETY: Attached, hence alive until detached, which the core does
-        // only once this ENQUEUE's fence is done.
-        let attached = unsafe { &*block.cast::<T::Attached>() };
+        // SAFETY: Attached (the `KBox` of `attach_dmabuf`), hence alive
+        // until detached, which the core does once this ENQUEUE's fence is
+        // done.
+        let (attached, _) = unsafe { &*block.cast::<(T::Attached, ARef<Buffer<T>>)>() };
         let fence = CoreFence { raw: fence };
         // The core calls this between `lock_queue` and `unlock_queue`.
         let queue = QueueHeld { buf };

@@ -6,7 +6,7 @@ use super::{
     buffer::{Buffer, BufferOps},
     channel::{Available, ChanInfo, ChanSpec, Channel, ChannelTables, Value},
 };
-use crate::{bindings, dma::device::DmaDevice};
+use crate::{bindings, dma::device::raw_device};
 use core::{marker::PhantomData, ptr::NonNull};
 use kernel::ffi;
 use kernel::{
@@ -309,14 +309,14 @@ impl<D: Driver> Registration<D> {
     /// attached as its buffer.
     pub(crate) fn new<B: BufferOps>(
         name: &CStr,
-        parent: Option<&DmaDevice>,
+        parent: Option<&kernel::device::Device>,
         channels: &[ChanSpec],
         driver: Arc<D>,
         buffer: &ARef<Buffer<B>>,
     ) -> Result<Self> {
         let name = CString::try_from_fmt(fmt!("{name}"))?;
         let tables = ChannelTables::new(channels, Adapter::<D>::read_ext, Adapter::<D>::write_ext)?;
-        let parent = parent.map_or(core::ptr::null_mut(), DmaDevice::as_raw);
+        let parent = parent.map_or(core::ptr::null_mut(), raw_device);
         // SAFETY: `parent` is NULL or a live device; the device core takes a
         // reference to it when the IIO device is added.
         let raw = unsafe { bindings::iio_device_alloc(parent, size_of::<*const D>() as i32) };
