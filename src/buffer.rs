@@ -546,16 +546,16 @@ impl BufferOps for BlockBuffer {
         let this = buf.data();
         let _reader = this.reader.lock();
         if buf.direction() == Direction::Out {
-            let mut q = this.queues.lock();
-            q.session = Some(if q.dmabuf_in_use() {
+            let dmabuf = this.queues.lock().dmabuf_in_use();
+            if !dmabuf {
+                // Unless write() already did.
+                this.allocate_out_blocks(buf, buf.bytes_per_datum())?;
+            }
+            this.queues.lock().session = Some(if dmabuf {
                 Session::Dmabuf
             } else {
                 Session::Fileio
             });
-            drop(q);
-            if this.queues.lock().session == Some(Session::Fileio) {
-                return this.allocate_out_blocks(buf, buf.bytes_per_datum());
-            }
             return Ok(());
         }
         {

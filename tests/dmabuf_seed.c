@@ -517,7 +517,6 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	const size_t bytes = 1000 * SCAN;
 	struct dmabuf_block *a = &self->blk[0], *b = &self->blk[1];
 	struct ramp_check rc;
-	long long ov0, ov1;
 	int st = 0;
 
 	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
@@ -531,7 +530,6 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	ASSERT_EQ(0, close(a->fd));
 	a->fd = -1;
 
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	ASSERT_EQ(0, adc_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st)) {
 		TH_LOG("the closed block's fence never signalled");
@@ -539,16 +537,15 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	EXPECT_EQ(1, st);
 
 	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 10000));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
 	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
 	rc.expect = 1000;	/* the closed block took scans 0..999 */
 	EXPECT_EQ(0, ramp_feed(&rc, b->map, bytes)) {
 		TH_LOG("%s", rc.err);
 	}
+	/* No scan lost between the blocks (the hardware overruns after b). */
 	EXPECT_EQ(1000, rc.first_n);
 	ASSERT_EQ(0, dmabuf_sync_end(b->fd));
-	EXPECT_EQ(ov0, ov1);
 }
 
 /*
