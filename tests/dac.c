@@ -21,13 +21,6 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static const char *status_str(int st)
-{
-	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
-		"not signalled";
-}
-
-
 /*
  * Fill @nscans ramp scans from @first_n into the mapped block @b, inside
  * SYNC_START/END (WRITE): waits until the device is done reading it.
@@ -239,28 +232,6 @@ FIXTURE_TEARDOWN(dacv)
 		TH_LOG("EXPORT_SYNC_FILE block %d: %s", (i),		\
 		       strerror(-self->sfd[i]));			\
 	}								\
-} while (0)
-
-#define COUNTERS_OK(c) do {						\
-	int _r = dac_read_counters(&self->d, (c));			\
-	ASSERT_EQ(0, _r) {						\
-		TH_LOG("reading the DAC counters: %s", strerror(-_r));	\
-	}								\
-} while (0)
-
-/*
- * Wait until scans_consumed reaches @want, then a little longer: it must
- * then be exactly @want (nothing else was queued). Fills @c.
- */
-#define CONSUMED_EXACTLY(want, timeout_ms, c) do {			\
-	int _r = dac_wait_consumed(&self->d, (want), (timeout_ms), (c)); \
-	ASSERT_EQ(0, _r) {						\
-		TH_LOG("scans_consumed %lld after %d ms, expected %lld", \
-		       (c)->consumed, (timeout_ms), (long long)(want));	\
-	}								\
-	sleep_ms(200);							\
-	COUNTERS_OK(c);							\
-	EXPECT_EQ((long long)(want), (c)->consumed);			\
 } while (0)
 
 /* ------------------------------------------------------------------ */

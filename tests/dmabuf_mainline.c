@@ -220,13 +220,6 @@ static void ml_close(struct ml_ctx *c)
 	ml_init(c);
 }
 
-
-static const char *status_str(int st)
-{
-	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
-		"not signalled";
-}
-
 /* ------------------------------------------------------------------ */
 /* The fixture of most tests                                           */
 /* ------------------------------------------------------------------ */

@@ -1632,4 +1632,35 @@ static inline int join_within(pthread_t th, int seconds)
 	return pthread_timedjoin_np(th, NULL, &deadline);
 }
 
+/* A sync_file status (SYNC_IOC_FILE_INFO) in words, for logs. */
+static inline const char *status_str(int st)
+{
+	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
+		"not signalled";
+}
+
+/*
+ * DAC counter checks for fixtures whose DAC instance is `self->d`.
+ * COUNTERS_OK reads them into @c; CONSUMED_EXACTLY waits until
+ * scans_consumed reaches @want, then a little longer: it must then be
+ * exactly @want (nothing else was queued).
+ */
+#define COUNTERS_OK(c) do {						\
+	int _r = dac_read_counters(&self->d, (c));			\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("reading the DAC counters: %s", strerror(-_r));	\
+	}								\
+} while (0)
+
+#define CONSUMED_EXACTLY(want, timeout_ms, c) do {			\
+	int _r = dac_wait_consumed(&self->d, (want), (timeout_ms), (c)); \
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("scans_consumed %lld after %d ms, expected %lld", \
+		       (c)->consumed, (timeout_ms), (long long)(want));	\
+	}								\
+	sleep_ms(200);							\
+	COUNTERS_OK(c);							\
+	EXPECT_EQ((long long)(want), (c)->consumed);			\
+} while (0)
+
 #endif /* IIO_TEST_UTIL_H */

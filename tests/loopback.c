@@ -23,12 +23,6 @@
 #define LB_SCANS	2048	/* scans per block */
 #define LB_TOTAL	40	/* blocks through both devices: ~4 s */
 
-static const char *status_str(int st)
-{
-	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
-		"not signalled";
-}
-
 /* Ramp-check @bytes of @b on their own (n continuous within the block). */
 static int check_block_alone(const struct dmabuf_block *b, size_t bytes,
 			     uint16_t *first_n, char *err, size_t errlen)
@@ -192,25 +186,6 @@ FIXTURE_TEARDOWN(lb)
 } while (0)
 
 #define EXPORT_OK(i, flags)	EXPORT_TO(i, i, flags)
-
-#define COUNTERS_OK(c) do {						\
-	int _r = dac_read_counters(&self->d, (c));			\
-	ASSERT_EQ(0, _r) {						\
-		TH_LOG("reading the DAC counters: %s", strerror(-_r));	\
-	}								\
-} while (0)
-
-/* scans_consumed reaches @want and stays there */
-#define CONSUMED_EXACTLY(want, timeout_ms, c) do {			\
-	int _r = dac_wait_consumed(&self->d, (want), (timeout_ms), (c)); \
-	ASSERT_EQ(0, _r) {						\
-		TH_LOG("scans_consumed %lld after %d ms, expected %lld", \
-		       (c)->consumed, (timeout_ms), (long long)(want));	\
-	}								\
-	sleep_ms(200);							\
-	COUNTERS_OK(c);							\
-	EXPECT_EQ((long long)(want), (c)->consumed);			\
-} while (0)
 
 /* Wait until block @i is idle: every fence (ADC's and DAC's) signalled */
 #define WAIT_IDLE(i, what) do {						\
