@@ -374,17 +374,7 @@ impl Driver for ConverterDriver {
         }
     }
 
-    fn write_raw(
-        &self,
-        dev: &Device,
-        chan: Channel,
-        info: ChanInfo,
-        val: i32,
-        val2: i32,
-    ) -> Result {
-        if val2 != 0 {
-            return Err(EINVAL);
-        }
+    fn write_raw(&self, dev: &Device, chan: Channel, info: ChanInfo, val: i32) -> Result {
         match (info, self.converter.role) {
             (ChanInfo::SampFreq, _) => {
                 let frequency = pacing::valid_frequency(val.into()).ok_or(EINVAL)?;

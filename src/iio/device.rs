@@ -67,9 +67,8 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// Reads a channel attribute.
     fn read_raw(&self, dev: &Device, chan: Channel, info: ChanInfo) -> Result<Value>;
 
-    /// Writes a channel attribute (`val` + `val2` / 1e6).
-    fn write_raw(&self, dev: &Device, chan: Channel, info: ChanInfo, val: i32, val2: i32)
-        -> Result;
+    /// Writes a channel attribute: an integer (see `write_raw_get_fmt`).
+    fn write_raw(&self, dev: &Device, chan: Channel, info: ChanInfo, val: i32) -> Result;
 
     /// What a channel attribute accepts.
     fn read_avail(&self, chan: Channel, info: ChanInfo) -> Result<Available>;
@@ -153,7 +152,8 @@ impl<D: Driver> Adapter<D> {
         indio_dev: *mut bindings::iio_dev,
         chan: *const bindings::iio_chan_spec,
         val: ffi::c_int,
-        val2: ffi::c_int,
+        // Always 0: integer attributes (`write_raw_get_fmt`).
+        _val2: ffi::c_int,
         mask: ffi::c_long,
     ) -> ffi::c_int {
         from_result(|| {
@@ -162,7 +162,7 @@ impl<D: Driver> Adapter<D> {
             let info = ChanInfo::from_raw(mask).ok_or(EINVAL)?;
             // SAFETY: The core passes one of the device's channels.
             let chan = unsafe { Channel::from_raw(chan) };
-            d.write_raw(&dev, chan, info, val, val2)?;
+            d.write_raw(&dev, chan, info, val)?;
             Ok(0)
         })
     }
