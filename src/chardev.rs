@@ -9,6 +9,7 @@ use core::marker::PhantomData;
 use kernel::{
     error::{from_result, to_result},
     ffi,
+    fs::File,
     prelude::*,
     str::CString,
     sync::{Arc, ArcBorrow},
@@ -24,8 +25,9 @@ pub(crate) trait CharDevice: Send + Sync + Sized + 'static {
     /// An open file is being released.
     fn release(this: ArcBorrow<'_, Self>);
 
-    /// An ioctl on an open file; `arg` is the raw argument.
-    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<i32>;
+    /// An ioctl on the open `file` (its flags say O_NONBLOCK); `arg` is
+    /// the raw argument.
+    fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<i32>;
 }
 
 /// A registered character device `/dev/<name>`; dropping it removes the
@@ -152,7 +154,11 @@ impl<T: CharDevice> Adapter<T> {
         // SAFETY: `private_data` holds a reference taken in `open`, alive
         // until `release`, which cannot run during an ioctl.
         let data = unsafe { Arc::<T>::borrow((*file).private_data.cast()) };
-        match T::ioctl(data, cmd, arg) {
+        // SAFETY:
+        // * The file is valid for the duration of this call.
+        // * There is no active fdget_pos region on the file on this thread.
+        let file_ref = unsafe { File::from_raw_file(file) };
+        match T::ioctl(data, file_ref, cmd, arg) {
             Ok(v) => v as ffi::c_long,
             Err(e) => e.to_errno() as ffi::c_long,
         }

@@ -9,23 +9,23 @@
 //! `crate::dma`.
 
 use crate::{
-    buffer::BlockBuffer,
+    buffer::{seed::DmabufChannel, BlockBuffer, Hardware},
     chardev,
     dma::device::DmaDevice,
     engine::{
         pacing::{self, ScanClock},
+        queue::{Chunk, Direction},
         scan::{ScanLayout, NUM_CHANNELS, TIMESTAMP_INDEX},
         waveform::{fill_scans, RampChecker, Waveform},
     },
     iio::{
-        buffer::{Buffer, Direction},
+        buffer::Buffer,
         channel::{
             Available, ChanInfo, ChanSpec, ChanType, Channel, ExtInfo, ScanType, Shared, Value,
         },
         device::{Device, Driver, Registration},
         sw_device::SwDeviceType,
     },
-    seed_api::DmabufChannel,
     work,
 };
 use core::fmt::Write;
@@ -187,8 +187,53 @@ pub(crate) struct Converter {
     timer_handle: Mutex<Option<ArcHrTimerHandle<Converter>>>,
     #[pin]
     work: Work<Converter>,
+    /// Stages the data the engine moves in or out of DMABUF memory. Only
+    /// the work item uses it (it never runs concurrently with itself).
+    #[pin]
+    scratch: Mutex<KVVec<u8>>,
     buffer: ARef<Buffer<BlockBuffer>>,
     created: Instant<Monotonic>,
+}
+
+/// Bytes staged at a time between the engine and DMABUF memory.
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+/// The ADC's hardware: writes the waveform.
+struct Source<F: Fn(u64) -> i64> {
+    layout: ScanLayout,
+    waveform: Waveform,
+    timestamp_of: F,
+}
+
+impl<F: Fn(u64) -> i64> Hardware for Source<F> {
+    fn fill(&mut self, out: &mut [u8], chunk: Chunk) {
+        fill_scans(
+            out,
+            &self.layout,
+            self.waveform,
+            chunk.first,
+            &self.timestamp_of,
+        );
+    }
+
+    fn check(&mut self, _data: &[u8], _chunk: Chunk) {}
+}
+
+/// The DAC's hardware: checks what it plays against the ramp.
+struct Sink {
+    layout: ScanLayout,
+    checker: RampChecker,
+}
+
+impl Hardware for Sink {
+    fn fill(&mut self, _out: &mut [u8], _chunk: Chunk) {}
+
+    fn check(&mut self, data: &[u8], chunk: Chunk) {
+        if chunk.repeat {
+            self.checker.resync();
+        }
+        self.checker.check(data, &self.layout);
+    }
 }
 
 impl_has_hr_timer! {
@@ -215,6 +260,10 @@ impl Converter {
             ),
             timer_handle <- new_mutex!(None, "Converter::timer_handle"),
             work <- new_work!("Converter::work"),
+            scratch <- new_mutex!(
+                KVVec::from_elem(0u8, SCRATCH_BYTES, GFP_KERNEL)?,
+                "Converter::scratch"
+            ),
             buffer,
             created: Instant::now(),
         })
@@ -306,30 +355,39 @@ impl WorkItem for Converter {
         let (layout, waveform, base) = (run.layout, run.waveform, run.timestamp_base);
         // Not held while blocks complete: that drops file references.
         drop(hw);
+        let mut scratch = this.scratch.lock();
+        let scan_bytes = layout.scan_bytes;
         let (completed, stalled) = match this.role {
             Role::Adc => {
-                let timestamp_of = |scan| base + clock.offset_of(scan) as i64;
+                let mut source = Source {
+                    layout,
+                    waveform,
+                    timestamp_of: |scan| base + clock.offset_of(scan) as i64,
+                };
                 BlockBuffer::transfer(
                     &this.buffer,
                     first,
                     count,
-                    layout.scan_bytes,
-                    |out, chunk| fill_scans(out, &layout, waveform, chunk.first, timestamp_of),
+                    scan_bytes,
+                    &mut scratch,
+                    &mut source,
                 )
             }
-            Role::Dac => BlockBuffer::transfer(
-                &this.buffer,
-                first,
-                count,
-                layout.scan_bytes,
-                |data, chunk| {
-                    if chunk.repeat {
-                        checker.resync();
-                    }
-                    checker.check(data, &layout);
-                },
-            ),
+            Role::Dac => {
+                let mut sink = Sink { layout, checker };
+                let result = BlockBuffer::transfer(
+                    &this.buffer,
+                    first,
+                    count,
+                    scan_bytes,
+                    &mut scratch,
+                    &mut sink,
+                );
+                checker = sink.checker;
+                result
+            }
         };
+        drop(scratch);
         let mut hw = this.hw.lock();
         match this.role {
             Role::Adc => hw.overruns += stalled,
@@ -475,7 +533,7 @@ impl ConverterInstance {
     fn new(role: Role, name: &CStr) -> Result<Self> {
         let dma_dev = DmaDevice::shared()?;
         let buffer = Buffer::new(
-            BlockBuffer::new(dma_dev.clone())?,
+            BlockBuffer::new(dma_dev.clone(), role.direction())?,
             role.direction(),
             DEFAULT_LENGTH,
         )?;

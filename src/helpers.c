@@ -5,6 +5,7 @@
  */
 #include <linux/dma-mapping.h>
 #include <linux/fcntl.h>
+#include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
 #include <linux/vmalloc.h>
@@ -168,6 +169,11 @@ int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv)
 	return dma_resv_lock_interruptible(resv, NULL);
 }
 
+bool iio_dmabuf_helper_dma_resv_trylock(struct dma_resv *resv)
+{
+	return dma_resv_trylock(resv);
+}
+
 void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv)
 {
 	dma_resv_unlock(resv);
@@ -212,4 +218,14 @@ void iio_dmabuf_helper_dma_sync_sgtable_for_device(struct device *dev,
 						   enum dma_data_direction dir)
 {
 	dma_sync_sgtable_for_device(dev, sgt, dir);
+}
+
+void iio_dmabuf_helper_flush_kernel_vmap_range(void *vaddr, int size)
+{
+	flush_kernel_vmap_range(vaddr, size);
+}
+
+void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size)
+{
+	invalidate_kernel_vmap_range(vaddr, size);
 }

@@ -47,6 +47,7 @@ struct dma_fence *iio_dmabuf_helper_dma_fence_get(struct dma_fence *fence);
 void iio_dmabuf_helper_dma_fence_put(struct dma_fence *fence);
 void iio_dmabuf_helper_dma_fence_set_error(struct dma_fence *fence, int error);
 int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv);
+bool iio_dmabuf_helper_dma_resv_trylock(struct dma_resv *resv);
 void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv);
 
 int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
@@ -65,5 +66,8 @@ void iio_dmabuf_helper_dma_sync_sgtable_for_cpu(struct device *dev,
 void iio_dmabuf_helper_dma_sync_sgtable_for_device(struct device *dev,
 						   struct sg_table *sgt,
 						   enum dma_data_direction dir);
+
+void iio_dmabuf_helper_flush_kernel_vmap_range(void *vaddr, int size);
+void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size);
 
 #endif /* IIO_DMABUF_HELPERS_H */

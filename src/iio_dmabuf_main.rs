@@ -4,9 +4,9 @@
 //!
 //! Layout: `iio`, `dma`, `chardev` and `work` hold the safe abstractions
 //! over C APIs (the only `unsafe` code); `engine` the pure logic shared
-//! with host unit tests; `buffer`, `seed_api` and `converter` the driver
-//! (the IIO buffer and its block queue, the seed DMABUF ioctls, the
-//! virtual ADC and DAC) built on both.
+//! with host unit tests (the block state machine among it); `buffer` and
+//! `converter` the driver (the IIO buffer with its fileio, seed and
+//! mainline front-ends; the virtual ADC and DAC) built on both.
 
 use kernel::prelude::*;
 
@@ -20,7 +20,6 @@ mod dma;
 #[allow(unreachable_pub)]
 mod engine;
 mod iio;
-mod seed_api;
 mod work;
 
 module! {

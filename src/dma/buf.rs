@@ -7,6 +7,7 @@
 use super::fence::{Dependency, Fence};
 use crate::bindings;
 use core::{
+    marker::PhantomData,
     ptr::NonNull,
     sync::atomic::{AtomicUsize, Ordering},
 };
@@ -86,31 +87,27 @@ impl DmaBuf {
         Some(unsafe { &*private.cast::<BlockMemory>() })
     }
 
-    /// Adds `fence` to the DMABUF's reservation object. Waits
-    /// (interruptibly) for the reservation lock.
-    pub(crate) fn add_fence(&self, fence: &Fence, usage: FenceUsage) -> Result {
-        let usage = usage.raw();
+    /// Locks the DMABUF's reservation object: waits interruptibly, or
+    /// fails with `EBUSY` at once when `nonblock` (as the IIO core's
+    /// mainline ENQUEUE does).
+    pub(crate) fn lock_resv(&self, nonblock: bool) -> Result<ResvGuard<'_>> {
         // SAFETY: Valid by the type invariant; every DMABUF has a resv.
         let resv = unsafe { (*self.as_raw()).resv };
-        // SAFETY: `resv` is valid while the DMABUF is.
-        to_result(unsafe { bindings::iio_dmabuf_helper_dma_resv_lock_interruptible(resv) })?;
-        // SAFETY: Locked above; a reserved slot makes the add infallible.
-        let reserved = to_result(unsafe { bindings::dma_resv_reserve_fences(resv, 1) });
-        if reserved.is_ok() {
-            // SAFETY: Locked, slot reserved, fence valid (the resv takes its
-            // own reference).
-            unsafe { bindings::dma_resv_add_fence(resv, fence.as_raw(), usage) };
+        if nonblock {
+            // SAFETY: `resv` is valid while the DMABUF is.
+            if !unsafe { bindings::iio_dmabuf_helper_dma_resv_trylock(resv) } {
+                return Err(EBUSY);
+            }
+        } else {
+            // SAFETY: `resv` is valid while the DMABUF is.
+            to_result(unsafe { bindings::iio_dmabuf_helper_dma_resv_lock_interruptible(resv) })?;
         }
-        // SAFETY: Locked above.
-        unsafe { bindings::iio_dmabuf_helper_dma_resv_unlock(resv) };
-        reserved
-    }
-
-    /// What a new user with `usage` must wait for: the fences of `usage`
-    /// and stronger (`Write`: the writers; `Read`: everybody).
-    pub(crate) fn dependency(&self, usage: FenceUsage) -> Result<Option<Dependency>> {
-        // SAFETY: Valid by the type invariant; every DMABUF has a resv.
-        unsafe { Dependency::on_fences((*self.as_raw()).resv, usage.raw()) }
+        // INVARIANT: Locked above.
+        Ok(ResvGuard {
+            resv,
+            reserved: false,
+            _dmabuf: PhantomData,
+        })
     }
 
     /// Installs a new file descriptor (O_CLOEXEC) for the DMABUF; the
@@ -141,6 +138,56 @@ impl Drop for DmaBuf {
     }
 }
 
+/// A DMABUF's reservation object, locked.
+///
+/// # Invariants
+///
+/// `resv` is the reservation object of a DMABUF that outlives `'a`, locked
+/// by this value; `reserved` says a fence slot was reserved under this
+/// lock.
+pub(crate) struct ResvGuard<'a> {
+    resv: *mut bindings::dma_resv,
+    reserved: bool,
+    _dmabuf: PhantomData<&'a DmaBuf>,
+}
+
+impl ResvGuard<'_> {
+    /// Reserves room for one more fence, so that [`Self::add_fence`]
+    /// cannot fail.
+    pub(crate) fn reserve_fence(&mut self) -> Result {
+        // SAFETY: Locked, by the type invariant.
+        to_result(unsafe { bindings::dma_resv_reserve_fences(self.resv, 1) })?;
+        self.reserved = true;
+        Ok(())
+    }
+
+    /// What a new user with `usage` must wait for: the fences of `usage`
+    /// and stronger (`Write`: the writers; `Read`: everybody).
+    pub(crate) fn dependency(&self, usage: FenceUsage) -> Result<Option<Dependency>> {
+        // SAFETY: Live (locked) reservation object.
+        unsafe { Dependency::on_fences(self.resv, usage.raw()) }
+    }
+
+    /// Adds `fence` in the slot [`Self::reserve_fence`] reserved.
+    pub(crate) fn add_fence(&mut self, fence: &Fence, usage: FenceUsage) -> Result {
+        if !self.reserved {
+            return Err(EINVAL);
+        }
+        self.reserved = false;
+        // SAFETY: Locked, a slot reserved, the fence valid (the resv takes
+        // its own reference).
+        unsafe { bindings::dma_resv_add_fence(self.resv, fence.as_raw(), usage.raw()) };
+        Ok(())
+    }
+}
+
+impl Drop for ResvGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Locked by this value (type invariant).
+        unsafe { bindings::iio_dmabuf_helper_dma_resv_unlock(self.resv) };
+    }
+}
+
 /// A kernel virtual mapping of a DMABUF's memory (any exporter's), made
 /// with `dma_buf_vmap`; unmapped on drop.
 ///
@@ -158,13 +205,17 @@ unsafe impl Send for KernelMapping {}
 unsafe impl Sync for KernelMapping {}
 
 impl KernelMapping {
-    /// Maps `dmabuf` into the kernel.
+    /// Maps `dmabuf` into the kernel, under its reservation lock: the
+    /// mapping is then unmapped under that lock too if dropped before
+    /// [`LockedMapping::unlocked`] lets it go.
     ///
     /// # Safety
     ///
     /// `dmabuf` must be a live DMABUF whose reservation lock the caller
-    /// holds.
-    pub(crate) unsafe fn new_locked(dmabuf: *mut bindings::dma_buf) -> Result<Self> {
+    /// holds for `'a`.
+    pub(crate) unsafe fn new_locked<'a>(
+        dmabuf: *mut bindings::dma_buf,
+    ) -> Result<LockedMapping<'a>> {
         // SAFETY: Live per the requirement: take our own reference.
         unsafe { bindings::iio_dmabuf_helper_get_dma_buf(dmabuf) };
         let dmabuf = DmaBuf {
@@ -180,14 +231,23 @@ impl KernelMapping {
             unsafe { bindings::dma_buf_vunmap(dmabuf.as_raw(), &mut map) };
             return Err(EOPNOTSUPP);
         }
-        // INVARIANT: Mapped above, system memory.
-        Ok(Self { dmabuf, map })
+        // INVARIANT: Mapped above, system memory; the lock is held for
+        // `'a` per the requirement.
+        Ok(LockedMapping {
+            mapping: core::mem::ManuallyDrop::new(Self { dmabuf, map }),
+            _locked: PhantomData,
+        })
     }
 
     /// Start of the mapping, `len()` bytes.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         // SAFETY: `vaddr` is the union member in use (not I/O memory).
         unsafe { self.map.__bindgen_anon_1.vaddr.cast() }
+    }
+
+    /// Identifies the memory (the key of the blocks queued from it).
+    pub(crate) fn key(&self) -> usize {
+        self.as_ptr() as usize
     }
 
     /// Size of the mapping (the DMABUF's size).
@@ -200,6 +260,44 @@ impl Drop for KernelMapping {
     fn drop(&mut self) {
         // SAFETY: Mapped by `new_locked`, by the type invariant.
         unsafe { bindings::dma_buf_vunmap_unlocked(self.dmabuf.as_raw(), &mut self.map) };
+    }
+}
+
+/// A [`KernelMapping`] made while the DMABUF's reservation lock is held
+/// (the IIO core attaches under it): dropping it unmaps with the lock
+/// held, where [`KernelMapping`]'s drop would take the lock again.
+///
+/// # Invariants
+///
+/// The reservation lock of `mapping`'s DMABUF is held for `'a`.
+pub(crate) struct LockedMapping<'a> {
+    mapping: core::mem::ManuallyDrop<KernelMapping>,
+    _locked: PhantomData<&'a ()>,
+}
+
+impl LockedMapping<'_> {
+    /// The mapping, to be dropped once the lock is released.
+    pub(crate) fn unlocked(mut self) -> KernelMapping {
+        // SAFETY: Taken once: `self` is forgotten right after.
+        let mapping = unsafe { core::mem::ManuallyDrop::take(&mut self.mapping) };
+        core::mem::forget(self);
+        mapping
+    }
+}
+
+impl Drop for LockedMapping<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Dropped once, here.
+        let mut m = unsafe { core::mem::ManuallyDrop::take(&mut self.mapping) };
+        // SAFETY: Mapped by `dma_buf_vmap`; the lock is held (type
+        // invariant), as the locked variant requires.
+        unsafe { bindings::dma_buf_vunmap(m.dmabuf.as_raw(), &mut m.map) };
+        // The DMABUF reference goes, not the mapping again.
+        // SAFETY: Moved out once; `m` is forgotten right after, so its own
+        // drop (which would unmap again) never runs.
+        let dmabuf = unsafe { core::ptr::read(&m.dmabuf) };
+        core::mem::forget(m);
+        drop(dmabuf);
     }
 }
 
@@ -264,6 +362,28 @@ impl BlockMemory {
     /// Devices access it as their queues and fences allow.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.vaddr.as_ptr()
+    }
+
+    /// Writes back what the CPU wrote through the kernel's own mapping.
+    fn flush_kernel_alias(&self) {
+        // SAFETY: The whole allocation, mapped while `self` lives.
+        unsafe {
+            bindings::iio_dmabuf_helper_flush_kernel_vmap_range(
+                self.vaddr.as_ptr().cast(),
+                self.size as ffi::c_int,
+            )
+        };
+    }
+
+    /// Drops what the CPU cached of the kernel's own mapping.
+    fn invalidate_kernel_alias(&self) {
+        // SAFETY: As in `flush_kernel_alias`.
+        unsafe {
+            bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(
+                self.vaddr.as_ptr().cast(),
+                self.size as ffi::c_int,
+            )
+        };
     }
 
     fn sync(&self, for_cpu: bool) {
@@ -469,11 +589,34 @@ unsafe extern "C" fn block_release(dmabuf: *mut bindings::dma_buf) {
 /// Called by the dma-buf core on a DMABUF exported by [`export_block`].
 unsafe extern "C" fn block_begin_cpu_access(
     dmabuf: *mut bindings::dma_buf,
-    _dir: bindings::dma_data_direction,
+    dir: bindings::dma_data_direction,
 ) -> ffi::c_int {
-    // SAFETY: The core passes one of our DMABUFs. (It already waited for
-    // the fences of the reservation object.)
-    unsafe { memory_of(dmabuf) }.sync(true);
+    // The core calls us before it waits for the fences: wait first, so
+    // that the caches are invalidated after the devices are done. A CPU
+    // that writes waits for every user, one that reads for the writers.
+    let usage = if dir == bindings::dma_data_direction::DMA_FROM_DEVICE {
+        bindings::dma_resv_usage_DMA_RESV_USAGE_WRITE
+    } else {
+        bindings::dma_resv_usage_DMA_RESV_USAGE_READ
+    };
+    // SAFETY: The core passes one of our live DMABUFs.
+    let waited = unsafe {
+        bindings::dma_resv_wait_timeout(
+            (*dmabuf).resv,
+            usage,
+            true,
+            ffi::c_long::MAX as ffi::c_ulong,
+        )
+    };
+    if waited < 0 {
+        return waited as ffi::c_int;
+    }
+    // SAFETY: One of our DMABUFs.
+    let mem = unsafe { memory_of(dmabuf) };
+    // Devices may have written: the CPU must not see stale cache lines,
+    // through the mappings of the importers or our kernel alias.
+    mem.sync(true);
+    mem.invalidate_kernel_alias();
     0
 }
 
@@ -482,10 +625,16 @@ unsafe extern "C" fn block_begin_cpu_access(
 /// Called by the dma-buf core on a DMABUF exported by [`export_block`].
 unsafe extern "C" fn block_end_cpu_access(
     dmabuf: *mut bindings::dma_buf,
-    _dir: bindings::dma_data_direction,
+    dir: bindings::dma_data_direction,
 ) -> ffi::c_int {
+    // Only a CPU that wrote has something to write back for the devices.
+    if dir == bindings::dma_data_direction::DMA_FROM_DEVICE {
+        return 0;
+    }
     // SAFETY: The core passes one of our DMABUFs.
-    unsafe { memory_of(dmabuf) }.sync(false);
+    let mem = unsafe { memory_of(dmabuf) };
+    mem.flush_kernel_alias();
+    mem.sync(false);
     0
 }
 

@@ -67,11 +67,25 @@ static OPS: bindings::dma_fence_ops = bindings::dma_fence_ops {
     set_deadline: None,
 };
 
-impl Fence {
-    /// Creates an unsignalled fence, number `seqno` on `context`.
-    pub(crate) fn new(context: &FenceContext, seqno: u64) -> Result<Self> {
-        let slot = KBox::<Opaque<bindings::dma_fence>>::new_uninit(GFP_KERNEL)?;
-        let ptr = KBox::into_raw(slot).cast::<bindings::dma_fence>();
+/// Memory for one fence, allocated ahead so that the fence itself can be
+/// made where allocating is not allowed (under the lock that orders its
+/// seqno with its queue position).
+pub(crate) struct FenceSlot {
+    memory: KBox<core::mem::MaybeUninit<Opaque<bindings::dma_fence>>>,
+}
+
+impl FenceSlot {
+    /// Allocates the memory of a fence.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            memory: KBox::new_uninit(GFP_KERNEL)?,
+        })
+    }
+
+    /// Makes the fence: unsignalled, number `seqno` on `context`. Does not
+    /// allocate or sleep.
+    pub(crate) fn init(self, context: &FenceContext, seqno: u64) -> Fence {
+        let ptr = KBox::into_raw(self.memory).cast::<bindings::dma_fence>();
         // SAFETY: `ptr` is a fresh kmalloc allocation the size of a fence;
         // a NULL lock makes the fence use its own. The core frees it with
         // kfree once the last reference is gone.
@@ -80,19 +94,22 @@ impl Fence {
             bindings::dma_fence_init(ptr, &OPS, core::ptr::null_mut(), context.id, seqno);
         }
         // INVARIANT: Initialised above with refcount 1, owned here.
-        Ok(Self {
+        Fence {
             // SAFETY: `ptr` comes from a successful allocation.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
-        })
+        }
     }
+}
 
+impl Fence {
     pub(crate) fn as_raw(&self) -> *mut bindings::dma_fence {
         self.ptr.as_ptr()
     }
 
     /// Signals the fence, with `error` (a negative errno) if any. Safe in
-    /// any context, including hard interrupts.
-    pub(crate) fn signal(self, error: Option<Error>) {
+    /// any context, including hard interrupts. The reference comes back,
+    /// to be dropped outside the fence signalling section.
+    pub(crate) fn signal(self, error: Option<Error>) -> Signalled<Self> {
         if let Some(e) = error {
             // SAFETY: Valid by the type invariant, not signalled yet (only
             // `signal` signals, and it consumes the owner).
@@ -100,6 +117,22 @@ impl Fence {
         }
         // SAFETY: Valid by the type invariant.
         unsafe { bindings::dma_fence_signal(self.as_raw()) };
+        Signalled { _reference: self }
+    }
+}
+
+/// A reference to a fence that was signalled: only good for dropping,
+/// outside the signalling section.
+pub(crate) struct Signalled<T> {
+    _reference: T,
+}
+
+impl<T> Signalled<T> {
+    /// Keeps `reference` of a fence just signalled.
+    pub(crate) fn new(reference: T) -> Self {
+        Self {
+            _reference: reference,
+        }
     }
 }
 

@@ -80,11 +80,6 @@ impl<T, const N: usize> Ring<T, N> {
         self.len == 0
     }
 
-    /// Whether the ring is full.
-    pub fn is_full(&self) -> bool {
-        self.len == N
-    }
-
     /// Appends at the tail, or hands the element back when full.
     pub fn push_back(&mut self, value: T) -> Result<(), T> {
         if self.len == N {
@@ -130,6 +125,17 @@ impl<T, const N: usize> Ring<T, N> {
         (0..self.len).filter_map(move |i| self.slots[(self.head + i) % N].as_ref())
     }
 
+    /// Iterates from head to tail, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        let (head, len) = (self.head, self.len);
+        let (tail, wrapped) = self.slots.split_at_mut(head);
+        let first = wrapped.len().min(len);
+        wrapped[..first]
+            .iter_mut()
+            .chain(tail[..len - first].iter_mut())
+            .filter_map(Option::as_mut)
+    }
+
     /// The same elements, each mapped by `f`, in order.
     pub fn map<U>(mut self, mut f: impl FnMut(T) -> U) -> Ring<U, N> {
         let mut out = Ring::default();
@@ -163,6 +169,16 @@ impl<T, const N: usize> Iterator for Ring<T, N> {
     fn next(&mut self) -> Option<T> {
         self.pop_front()
     }
+}
+
+/// What the hardware moves in one go: scans numbered from `first`, and
+/// whether they start a repeated pass over a cyclic block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Number of the first scan (in the hardware's count).
+    pub first: u64,
+    /// The chunk starts a new pass over a cyclic block.
+    pub repeat: bool,
 }
 
 /// Direction of a buffer's data.
@@ -200,8 +216,6 @@ pub enum Abort {
     Closed,
     /// The device was removed (`ENODEV`).
     Removed,
-    /// A fence the block waited for failed (that fence's error).
-    DependencyFailed,
 }
 
 /// Who queued a DMABUF block: closing the char device cancels its own
@@ -285,6 +299,34 @@ impl<D> Block<D> {
     }
 }
 
+/// How the fileio path splits a buffer of `length` scans into blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileioGeometry {
+    /// Number of blocks.
+    pub blocks: usize,
+    /// Scans per block.
+    pub block_scans: usize,
+}
+
+impl FileioGeometry {
+    /// Blocks hold `watermark` scans (so a reader waiting for the watermark
+    /// is woken as soon as it is reached) but at least `length /
+    /// MAX_BLOCKS`, and there are at least two when `length` allows
+    /// (double buffering). `None` for an empty buffer.
+    pub fn new(length: usize, watermark: usize) -> Option<Self> {
+        if length == 0 {
+            return None;
+        }
+        let block_scans = watermark
+            .clamp(1, (length / 2).max(1))
+            .max(length.div_ceil(MAX_BLOCKS));
+        Some(Self {
+            blocks: (length / block_scans).max(1),
+            block_scans,
+        })
+    }
+}
+
 /// A block in the hardware queue: one kind at a time, as the mode says.
 #[derive(Debug)]
 pub enum Entry<F, D> {
@@ -348,6 +390,7 @@ impl<F, D> Released<F, D> {
     }
 
     /// Whether nothing was released.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty() && self.fileio.is_empty()
     }
@@ -469,9 +512,7 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         match &mut self.mode {
             Mode::Dead => return Err(Refusal::Removed),
             Mode::Fileio { enabled: true } => return Err(Refusal::Busy),
-            Mode::Dmabuf {
-                chardev: open, ..
-            } if chardev && *open => return Err(Refusal::Busy),
+            Mode::Dmabuf { chardev: open, .. } if chardev && *open => return Err(Refusal::Busy),
             Mode::Dmabuf {
                 chardev: open,
                 attachments,
@@ -666,7 +707,10 @@ impl<F, D: DmabufPayload> Engine<F, D> {
     }
 
     fn check_dmabuf(&self, block: &Block<D>) -> Option<Refusal> {
-        let key = block.data.key();
+        self.check_key(block.data.key(), block.cyclic)
+    }
+
+    fn check_key(&self, key: usize, cyclic: bool) -> Option<Refusal> {
         if self.active.is_some_and(|a| a.key == Some(key)) {
             return Some(Refusal::Busy);
         }
@@ -679,7 +723,7 @@ impl<F, D: DmabufPayload> Engine<F, D> {
                 cyclic_queued |= b.cyclic;
             }
         }
-        if block.cyclic && self.direction != Direction::Out {
+        if cyclic && self.direction != Direction::Out {
             return Some(Refusal::Invalid);
         }
         // One cyclic block holds the output until it is aborted: nothing
@@ -693,13 +737,13 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         None
     }
 
-    /// Whether a DMABUF block could be queued now (the same checks as
-    /// [`Self::submit_dmabuf`], for callers that must fail before they
-    /// publish a fence).
-    pub fn can_submit(&self, block: &Block<D>) -> Result<(), Refusal> {
+    /// Whether a DMABUF block with `key` could be queued now (the same
+    /// checks as [`Self::submit_dmabuf`], for callers that must fail before
+    /// they make the block's fence).
+    pub fn can_submit_key(&self, key: usize, cyclic: bool) -> Result<(), Refusal> {
         match self.mode {
             Mode::Dead => Err(Refusal::Removed),
-            Mode::Dmabuf { .. } => self.check_dmabuf(block).map_or(Ok(()), Err),
+            Mode::Dmabuf { .. } => self.check_key(key, cyclic).map_or(Ok(()), Err),
             _ => Err(Refusal::Busy),
         }
     }
@@ -802,18 +846,13 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         }
     }
 
-    /// Whether the hardware holds an active block (the engine is moving
-    /// data for it).
-    pub fn has_active(&self) -> bool {
-        self.active.is_some()
-    }
-
     /// Bytes ready for read().
     pub fn available(&self) -> usize {
         self.available
     }
 
     /// Whether a DMABUF user exists (then read() and write() are refused).
+    #[cfg(test)]
     pub fn dmabuf_in_use(&self) -> bool {
         matches!(self.mode, Mode::Dmabuf { .. })
     }
@@ -858,10 +897,13 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         block.consumed += bytes;
         if block.consumed >= block.filled {
             block.reset();
-            self.queued.push_back(Entry::Fileio(block)).err().map(|e| match e {
-                Entry::Fileio(b) => b,
-                Entry::Dmabuf(_) => unreachable_entry(),
-            })
+            self.queued
+                .push_back(Entry::Fileio(block))
+                .err()
+                .map(|e| match e {
+                    Entry::Fileio(b) => b,
+                    Entry::Dmabuf(_) => unreachable_entry(),
+                })
         } else {
             self.fileio.push_front(block).err()
         }
@@ -926,10 +968,13 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         }
         block.size = bytes;
         block.filled = 0;
-        self.queued.push_back(Entry::Fileio(block)).err().map(|e| match e {
-            Entry::Fileio(b) => b,
-            Entry::Dmabuf(_) => unreachable_entry(),
-        })
+        self.queued
+            .push_back(Entry::Fileio(block))
+            .err()
+            .map(|e| match e {
+                Entry::Fileio(b) => b,
+                Entry::Dmabuf(_) => unreachable_entry(),
+            })
     }
 
     /// Whether write() would find a free block now.
@@ -1007,6 +1052,19 @@ mod tests {
     }
 
     #[test]
+    fn geometry() {
+        let g = |l, w| FileioGeometry::new(l, w).map(|g| (g.blocks, g.block_scans));
+        assert_eq!(g(0, 1), None);
+        assert_eq!(g(4096, 1), Some((32, 128)));
+        assert_eq!(g(4096, 500), Some((8, 500)));
+        assert_eq!(g(4096, 4096), Some((2, 2048)));
+        assert_eq!(g(1, 1), Some((1, 1)));
+        assert_eq!(g(65536, 4096), Some((16, 4096)));
+        // Never more blocks than a ring holds.
+        assert_eq!(g(1 << 22, 1), Some((32, 1 << 17)));
+    }
+
+    #[test]
     fn ring_fifo_front_and_extract() {
         let mut r: Ring<u32, 4> = Ring::default();
         assert!(r.pop_front().is_none());
@@ -1015,9 +1073,19 @@ mod tests {
         r.push_front(0).unwrap();
         r.push_back(3).unwrap();
         assert_eq!(r.push_back(9), Err(9));
-        let odd = r.extract(|v| v % 2 == 1);
-        assert_eq!(odd.collect::<Vec<_>>(), vec![1, 3]);
-        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![0, 2]);
+        r.iter_mut().for_each(|v| *v *= 10);
+        let odd = r.extract(|v| v % 20 == 10);
+        assert_eq!(odd.collect::<Vec<_>>(), vec![10, 30]);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![0, 20]);
+        // Wrapped around the end of the slots.
+        let mut w: Ring<u32, 3> = Ring::default();
+        for v in 0..3 {
+            w.push_back(v).unwrap();
+        }
+        w.pop_front();
+        w.push_back(3).unwrap();
+        w.iter_mut().for_each(|v| *v += 1);
+        assert_eq!(w.collect::<Vec<_>>(), vec![2, 3, 4]);
     }
 
     #[test]
@@ -1025,7 +1093,9 @@ mod tests {
         let mut e = E::new(Direction::In);
         assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
         assert!(e.enable(None, 2, 4).is_err());
-        e.enable(Some(kernel_blocks(2, 8)), 2, usize::MAX).ok().unwrap();
+        e.enable(Some(kernel_blocks(2, 8)), 2, usize::MAX)
+            .ok()
+            .unwrap();
         assert!(matches!(run(&mut e, 6, 2), Outcome::Requeued));
         assert_eq!(e.available(), 0);
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
@@ -1141,12 +1211,18 @@ mod tests {
         let mut e = E::new(Direction::In);
         e.open_chardev().ok().unwrap();
         e.submit_dmabuf(seed(1, 8)).ok().unwrap();
-        assert_eq!(e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0), Some(Refusal::AlreadyQueued));
+        assert_eq!(
+            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
+            Some(Refusal::AlreadyQueued)
+        );
         e.enable(None, 2, 8).ok().unwrap();
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
-        assert_eq!(e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0), Some(Refusal::Busy));
+        assert_eq!(
+            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
+            Some(Refusal::Busy)
+        );
         assert!(matches!(e.give_back(entry, 8, 2), Outcome::Done(_)));
         e.submit_dmabuf(seed(1, 8)).ok().unwrap();
     }
@@ -1162,7 +1238,10 @@ mod tests {
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
-        assert_eq!(e.submit_dmabuf(mainline(99, 8)).err().map(|x| x.0), Some(Refusal::Full));
+        assert_eq!(
+            e.submit_dmabuf(mainline(99, 8)).err().map(|x| x.0),
+            Some(Refusal::Full)
+        );
         assert!(matches!(e.give_back(entry, 2, 2), Outcome::Requeued));
     }
 
@@ -1207,7 +1286,10 @@ mod tests {
             Outcome::Dead(_, Abort::Removed)
         ));
         assert_eq!(e.open_chardev().err(), Some(Refusal::Removed));
-        assert_eq!(e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0), Some(Refusal::Removed));
+        assert_eq!(
+            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
+            Some(Refusal::Removed)
+        );
     }
 
     #[test]
@@ -1217,12 +1299,15 @@ mod tests {
         e.enable(None, 2, 4).ok().unwrap();
         let mut input = E::new(Direction::In);
         input.attach().ok().unwrap();
-        assert_eq!(input.can_submit(&mainline(1, 4).cyclic()), Err(Refusal::Invalid));
+        assert_eq!(input.can_submit_key(1, true), Err(Refusal::Invalid));
         e.submit_dmabuf(mainline(1, 4).cyclic()).ok().unwrap();
         for _ in 0..3 {
             assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
         }
-        assert_eq!(e.submit_dmabuf(mainline(2, 4)).err().map(|x| x.0), Some(Refusal::Busy));
+        assert_eq!(
+            e.submit_dmabuf(mainline(2, 4)).err().map(|x| x.0),
+            Some(Refusal::Busy)
+        );
         let released = e.disable();
         let Some(Entry::Dmabuf(b)) = released.queued.into_iter().next() else {
             panic!()

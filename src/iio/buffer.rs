@@ -4,7 +4,10 @@
 //! `iio_buffer_access_funcs`).
 
 use crate::bindings;
-use crate::dma::buf::KernelMapping;
+use crate::dma::{
+    buf::{KernelMapping, LockedMapping},
+    fence::Signalled,
+};
 use core::{
     marker::PhantomData,
     ptr::NonNull,
@@ -12,6 +15,7 @@ use core::{
 };
 use kernel::ffi;
 use kernel::{
+    device::Device,
     error::from_result,
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
@@ -19,14 +23,9 @@ use kernel::{
     uaccess::{UserPtr, UserSlice, UserSliceReader, UserSliceWriter},
 };
 
-/// Direction of a buffer's data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    /// Device to userspace (an ADC).
-    In,
-    /// Userspace to device (a DAC).
-    Out,
-}
+/// Direction of a buffer's data (the engine's type: the block state
+/// machine depends on it).
+pub(crate) use crate::engine::queue::Direction;
 
 /// What a buffer implementation provides. The IIO core serialises
 /// `enable`/`disable` and the parameter changes under the device lock.
@@ -56,7 +55,7 @@ pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
     ) -> Result;
 
     /// The device DMABUFs are attached to, for DMA mapping.
-    fn dma_device(buf: &Buffer<Self>) -> *mut bindings::device;
+    fn dma_device(buf: &Buffer<Self>) -> &Device;
 
     /// Copies whole scans into `out`; returns the bytes written, 0 if none
     /// are ready.
@@ -298,12 +297,12 @@ pub(crate) struct Attachment<'a> {
     _p: PhantomData<&'a ()>,
 }
 
-impl Attachment<'_> {
+impl<'a> Attachment<'a> {
     /// Maps the DMABUF into the kernel (the core holds its reservation
-    /// lock while attaching).
-    pub(crate) fn map_kernel(&self) -> Result<KernelMapping> {
+    /// lock while attaching, hence a [`LockedMapping`]).
+    pub(crate) fn map_kernel(&self) -> Result<LockedMapping<'a>> {
         // SAFETY: `raw` is the live attachment the core passed, whose
-        // DMABUF's reservation lock it holds.
+        // DMABUF's reservation lock it holds during `'a` (the attach call).
         unsafe { KernelMapping::new_locked((*self.raw).dmabuf) }
     }
 }
@@ -339,12 +338,13 @@ unsafe impl Send for DoneFence {}
 
 impl DoneFence {
     /// Reports the transfer done (with `error` if any) to the core, which
-    /// signals the fence and releases what the ENQUEUE held.
-    pub(crate) fn signal(self, error: Option<Error>) {
+    /// signals the fence and releases what the ENQUEUE held. Our reference
+    /// comes back, to be dropped outside the fence signalling section.
+    pub(crate) fn signal(self, error: Option<Error>) -> Signalled<Self> {
         let ret = error.map_or(0, |e| e.to_errno());
         // SAFETY: By the type invariant, a core fence not signalled yet.
         unsafe { bindings::iio_buffer_signal_dmabuf_done(self.raw, ret) };
-        // `Drop` puts our reference.
+        Signalled::new(self)
     }
 }
 
@@ -501,13 +501,15 @@ impl<T: BufferOps> Adapter<T> {
         // The attachment holds a reference to the buffer: the core may
         // detach it after the buffer's last file and device are gone (it
         // releases attachments from a work item once their fences signal).
-        let attached = T::attach_dmabuf(buf, &attachment).and_then(|a| {
-            let pinned: ARef<Buffer<T>> = buf.into();
-            KBox::new((a, pinned), GFP_KERNEL).map_err(Into::into)
-        });
-        match attached {
+        // Allocated first: once `T` attached, nothing may fail (undoing it
+        // would unmap under the reservation lock the core holds).
+        let slot = match KBox::<(T::Attached, ARef<Buffer<T>>)>::new_uninit(GFP_KERNEL) {
+            Ok(slot) => slot,
+            Err(e) => return Error::from(e).to_ptr(),
+        };
+        match T::attach_dmabuf(buf, &attachment) {
             // The core keeps the pointer as an opaque cookie.
-            Ok(a) => KBox::into_raw(a).cast(),
+            Ok(a) => KBox::into_raw(slot.write((a, buf.into()))).cast(),
             Err(e) => e.to_ptr(),
         }
     }
@@ -559,7 +561,9 @@ impl<T: BufferOps> Adapter<T> {
     /// Called by the IIO core on a `Buffer<T>`.
     unsafe extern "C" fn get_dma_dev(buffer: *mut bindings::iio_buffer) -> *mut bindings::device {
         // SAFETY: Per this function's safety requirement.
-        T::dma_device(unsafe { Self::from_raw(buffer) })
+        let dev = T::dma_device(unsafe { Self::from_raw(buffer) });
+        // The core takes its own reference for the attachment.
+        crate::dma::device::raw_device(dev)
     }
 
     /// # Safety

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The IIO buffer of the virtual converters.
+//!
+//! One block engine ([`crate::engine::queue::Engine`], where the modes and
+//! block states are documented) carries every data path; the front-ends
+//! are in files of their own:
+//!
+//! - [`fileio`]: read() and write() on `/dev/iio:deviceN`, with kernel
+//!   blocks;
+//! - [`seed`]: the seed API on `/dev/iio:deviceN-dmabuf0` (ALLOC, ENQUEUE
+//!   with our own fences);
+//! - [`mainline`]: the IIO core's DMABUF hooks (ATTACH, DETACH, ENQUEUE
+//!   with the core's fences).
+//!
+//! This file holds the state they share, the hardware's side
+//! ([`BlockBuffer::transfer`]) and the IIO glue.
+
+mod block;
+mod fileio;
+mod mainline;
+pub(crate) mod seed;
+
+use crate::{
+    dma::{
+        buf::MemoryAccount,
+        fence::{FenceContext, SignallingSection},
+    },
+    engine::{
+        queue::{Abort, Block, Chunk, Direction, Engine, Entry, Head, Outcome, Refusal, Released},
+        scan::{ScanLayout, NUM_CHANNELS},
+    },
+    iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, QueueHeld},
+};
+use block::DmabufBlock;
+use kernel::{
+    device::Device,
+    new_mutex,
+    prelude::*,
+    sync::{aref::ARef, new_spinlock_irq, Arc, Mutex, SpinLockIrq},
+    uaccess::{UserSliceReader, UserSliceWriter},
+};
+
+pub(crate) use mainline::AttachedDmabuf;
+
+/// A kernel block of the fileio path.
+type KernelBlock = KVVec<u8>;
+
+/// What the `queue` lock protects.
+struct Queue {
+    engine: Engine<KernelBlock, DmabufBlock>,
+    /// Number of the last seed fence. Taken with the submit, under this
+    /// lock, so that our fences signal in seqno order.
+    seqno: u64,
+}
+
+/// The buffer implementation (`iio::buffer::BufferOps`).
+///
+/// Lock order: the DMABUF's reservation lock, then the buffer's queue
+/// mutex (the IIO core takes them so around a mainline ENQUEUE), then
+/// `queue`. `fileio` is taken before all of them.
+#[pin_data]
+pub(crate) struct BlockBuffer {
+    /// The block engine. IRQs off: the poll path takes it. Held for list
+    /// operations only, never while data moves or anything is freed or
+    /// signalled.
+    #[pin]
+    queue: SpinLockIrq<Queue>,
+    /// Serialises read(), write() and enable: a reader or writer holds a
+    /// block out of the engine while it copies, and write() and enable
+    /// allocate blocks outside `queue` before they install them. Disable
+    /// does not take it: a block held across it is freed when given back.
+    #[pin]
+    fileio: Mutex<()>,
+    /// The timeline of the seed API's fences.
+    fences: FenceContext,
+    /// Memory of the seed API's blocks.
+    account: Arc<MemoryAccount>,
+    /// The device DMABUFs are attached to (mainline API).
+    dma_dev: ARef<Device>,
+}
+
+/// The errno of an engine refusal.
+fn refusal(r: Refusal) -> Error {
+    match r {
+        Refusal::Removed => ENODEV,
+        Refusal::Busy => EBUSY,
+        Refusal::AlreadyQueued => EPERM,
+        Refusal::Full => ENOSPC,
+        Refusal::Invalid => EINVAL,
+    }
+}
+
+/// The error a DMABUF block's fence gets when it is aborted.
+fn abort_errno(abort: Abort) -> Error {
+    match abort {
+        Abort::Disabled | Abort::Closed => ECANCELED,
+        Abort::Removed => ENODEV,
+    }
+}
+
+/// Frees released fileio blocks and completes released DMABUF blocks with
+/// the abort's error: call with no lock held.
+fn finish(mut released: Released<KernelBlock, DmabufBlock>) {
+    let error = abort_errno(released.abort);
+    {
+        let _signalling = SignallingSection::begin();
+        for entry in released.queued.iter_mut() {
+            if let Entry::Dmabuf(block) = entry {
+                let error = block.data.dependency_error().unwrap_or(error);
+                block.data.signal(Some(error));
+            }
+        }
+    }
+    // References, mappings and memory go after the signalling section.
+    drop(released);
+}
+
+/// Completes one DMABUF block (with `error` if any), then drops it.
+fn complete(mut block: Block<DmabufBlock>, error: Option<Error>) {
+    {
+        let _signalling = SignallingSection::begin();
+        block.data.signal(error);
+    }
+    drop(block);
+}
+
+/// The converter's side of a transfer.
+pub(crate) trait Hardware {
+    /// Fills `out` with the scans numbered from `chunk.first` (input).
+    fn fill(&mut self, out: &mut [u8], chunk: Chunk);
+    /// Takes the scans of `data` (output).
+    fn check(&mut self, data: &[u8], chunk: Chunk);
+}
+
+impl BlockBuffer {
+    pub(crate) fn new(
+        dma_dev: ARef<Device>,
+        direction: Direction,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
+        Ok(try_pin_init!(Self {
+            queue <- new_spinlock_irq!(
+                Queue {
+                    engine: Engine::new(direction),
+                    seqno: 0,
+                },
+                "BlockBuffer::queue"
+            ),
+            fileio <- new_mutex!((), "BlockBuffer::fileio"),
+            fences: FenceContext::new(),
+            account,
+            dma_dev,
+        }))
+    }
+
+    /// Layout of a scan with the channels selected now, unless the device
+    /// was removed (`ENODEV`).
+    pub(crate) fn scan_layout(buf: &Buffer<Self>) -> Result<ScanLayout> {
+        Self::scan_layout_held(&buf.lock_queue())
+    }
+
+    fn scan_layout_held(queue: &QueueHeld<'_, Self>) -> Result<ScanLayout> {
+        let channel_mask = queue.scan_mask()? & ((1 << NUM_CHANNELS) - 1);
+        Ok(ScanLayout::new(
+            channel_mask as u32,
+            queue.buffer().scan_timestamp(),
+        ))
+    }
+
+    /// The hardware transferred `count` scans numbered from `first`:
+    /// `hw` moves them into (ADC) or out of (DAC) the blocks, one block at
+    /// a time, with no lock held. `scratch` stages data for DMABUF memory,
+    /// which is reached only through copies. Returns the number of blocks
+    /// completed and of scans that found no ready block. Process context:
+    /// completing a DMABUF block drops file references.
+    pub(crate) fn transfer(
+        buf: &Buffer<Self>,
+        mut first: u64,
+        mut count: u64,
+        scan_bytes: usize,
+        scratch: &mut [u8],
+        hw: &mut impl Hardware,
+    ) -> (usize, u64) {
+        let this = buf.data();
+        let input = buf.direction() == Direction::In;
+        let scratch_scans = scratch.len().checked_div(scan_bytes).unwrap_or(0);
+        if scan_bytes == 0 || scratch_scans == 0 {
+            return (0, 0);
+        }
+        let mut completed = 0;
+        while count > 0 {
+            let head = this.queue.lock().engine.take_for_hardware();
+            let mut entry = match head {
+                Head::Stalled => break,
+                Head::Failed(block) => {
+                    let error = block.data.dependency_error();
+                    complete(block, error.or(Some(EIO)));
+                    completed += 1;
+                    continue;
+                }
+                Head::Active(entry) => entry,
+            };
+            // Whole scans that fit, from where the block stands.
+            let (size, filled, repeat) = match &entry {
+                Entry::Fileio(b) => (b.size.min(b.data.len()), b.filled, false),
+                Entry::Dmabuf(b) => (b.size, b.filled, b.filled == 0 && b.passes > 0),
+            };
+            let n = (((size - filled) / scan_bytes) as u64).min(count) as usize;
+            let bytes = n * scan_bytes;
+            match &mut entry {
+                Entry::Fileio(b) => {
+                    let data = &mut b.data[filled..filled + bytes];
+                    let chunk = Chunk { first, repeat };
+                    if input {
+                        hw.fill(data, chunk);
+                    } else {
+                        hw.check(data, chunk);
+                    }
+                }
+                Entry::Dmabuf(b) => {
+                    let memory = b.data.memory();
+                    let mut done = 0;
+                    while done < n {
+                        let k = (n - done).min(scratch_scans);
+                        let piece = &mut scratch[..k * scan_bytes];
+                        let offset = filled + done * scan_bytes;
+                        let chunk = Chunk {
+                            first: first + done as u64,
+                            repeat: repeat && done == 0,
+                        };
+                        // In bounds: `n` scans fit in the block's size,
+                        // which the ENQUEUE checked against the memory.
+                        if input {
+                            hw.fill(piece, chunk);
+                            let _ = memory.write_at(offset, piece);
+                        } else {
+                            let _ = memory.read_at(offset, piece);
+                            hw.check(piece, chunk);
+                        }
+                        done += k;
+                    }
+                }
+            }
+            first += n as u64;
+            count -= n as u64;
+            let outcome = this.queue.lock().engine.give_back(entry, bytes, scan_bytes);
+            match outcome {
+                Outcome::Requeued => {}
+                Outcome::Ready => completed += 1,
+                Outcome::Done(block) => {
+                    complete(block, None);
+                    completed += 1;
+                }
+                // Aborted while we moved its data: a fileio block is freed
+                // here, a DMABUF block ends with the abort's error.
+                Outcome::Dead(Entry::Fileio(_), _) => {}
+                Outcome::Dead(Entry::Dmabuf(block), abort) => {
+                    complete(block, Some(abort_errno(abort)));
+                }
+            }
+        }
+        (completed, count)
+    }
+
+    /// The device is going away: no more use, every block ends (DMABUF
+    /// blocks with `ENODEV`).
+    pub(crate) fn kill(buf: &Buffer<Self>) {
+        let released = buf.data().queue.lock().engine.kill();
+        finish(released);
+    }
+}
+
+impl BufferOps for BlockBuffer {
+    type Attached = AttachedDmabuf;
+
+    fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize> {
+        fileio::read(buf, out)
+    }
+
+    fn data_available(buf: &Buffer<Self>) -> usize {
+        // The core counts in scans (it compares with the watermark).
+        let bytes = buf.data().queue.lock().engine.available();
+        bytes.checked_div(buf.bytes_per_datum()).unwrap_or(0)
+    }
+
+    fn write(buf: &Buffer<Self>, input: &mut UserSliceReader) -> Result<usize> {
+        fileio::write(buf, input)
+    }
+
+    fn space_available(buf: &Buffer<Self>) -> usize {
+        fileio::space_available(buf)
+    }
+
+    fn enable(buf: &Buffer<Self>) -> Result {
+        fileio::enable(buf)
+    }
+
+    fn disable(buf: &Buffer<Self>) -> Result {
+        let released = buf.data().queue.lock().engine.disable();
+        finish(released);
+        Ok(())
+    }
+
+    fn attach_dmabuf(buf: &Buffer<Self>, attachment: &Attachment<'_>) -> Result<AttachedDmabuf> {
+        mainline::attach(buf, attachment)
+    }
+
+    fn detach_dmabuf(buf: &Buffer<Self>, attached: AttachedDmabuf) {
+        mainline::detach(buf, attached)
+    }
+
+    fn enqueue_dmabuf(
+        queue: &QueueHeld<'_, Self>,
+        attached: &AttachedDmabuf,
+        fence: &CoreFence,
+        bytes_used: usize,
+        cyclic: bool,
+    ) -> Result {
+        mainline::enqueue(queue, attached, fence, bytes_used, cyclic)
+    }
+
+    fn dma_device(buf: &Buffer<Self>) -> &Device {
+        &buf.data().dma_dev
+    }
+}
