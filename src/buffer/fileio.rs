@@ -4,9 +4,9 @@
 //! `/dev/iio:deviceN`, with kernel blocks that go round between the
 //! hardware and the reader or writer, and the enable that sets them up.
 
-use super::{finish, refusal, BlockBuffer, KernelBlock};
+use super::{reap, refusal, BlockBuffer, KernelBlock};
 use crate::{
-    engine::queue::{Block, FileioGeometry, Mode, Plan, Ring, MAX_BLOCKS},
+    engine::queue::{Block, FileioGeometry, Mode, Plan},
     iio::buffer::Buffer,
 };
 use kernel::{
@@ -23,21 +23,16 @@ pub(crate) const MAX_LENGTH: usize = 1 << 22;
 /// Allocates zeroed fileio blocks for the buffer's length and watermark
 /// (see [`FileioGeometry`]). Large: no allocation-failure warning, the
 /// caller gets `ENOMEM`.
-fn allocate(
-    buf: &Buffer<BlockBuffer>,
-    scan_bytes: usize,
-) -> Result<Ring<Block<KernelBlock>, MAX_BLOCKS>> {
+fn allocate(buf: &Buffer<BlockBuffer>, scan_bytes: usize) -> Result<KVec<Block<KernelBlock>>> {
     if buf.length() > MAX_LENGTH || scan_bytes == 0 {
         return Err(EINVAL);
     }
     let geometry = FileioGeometry::new(buf.length(), buf.watermark()).ok_or(EINVAL)?;
     let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
-    let mut blocks = Ring::default();
+    let mut blocks = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
     for _ in 0..geometry.blocks {
         let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL | __GFP_NOWARN)?;
-        blocks
-            .push_back(Block::new(data, block_bytes))
-            .map_err(|_| EINVAL)?;
+        blocks.push(Block::new(data, block_bytes), GFP_KERNEL)?;
     }
     Ok(blocks)
 }
@@ -90,19 +85,17 @@ pub(super) fn write(buf: &Buffer<BlockBuffer>, input: &mut UserSliceReader) -> R
     let _writer = this.fileio.lock();
     let plan = this.queue.lock().engine.plan_write(scan_bytes);
     if plan.map_err(refusal)? == Plan::NeedBlocks {
-        let fresh = allocate(buf, scan_bytes)?;
+        let mut fresh = allocate(buf, scan_bytes)?;
+        let mut fresh = fresh.drain_all();
         let installed = this
             .queue
             .lock()
             .engine
-            .install_out_blocks(fresh, scan_bytes);
-        match installed {
-            Ok(released) => finish(released),
-            Err((r, released)) => {
-                finish(released);
-                return Err(refusal(r));
-            }
-        }
+            .install_out_blocks(&mut fresh, scan_bytes);
+        // Blocks of the old layout, and fresh ones not taken, go here.
+        drop(fresh);
+        reap(this);
+        installed.map_err(refusal)?;
     }
     let mut total = 0;
     while input.len() >= scan_bytes {
@@ -147,25 +140,20 @@ pub(super) fn enable(buf: &Buffer<BlockBuffer>) -> Result {
     let _fileio = this.fileio.lock();
     let scan_bytes = buf.bytes_per_datum();
     let plan = this.queue.lock().engine.plan_enable(scan_bytes);
-    let fresh = match plan.map_err(refusal)? {
-        Plan::Ready => None,
-        Plan::NeedBlocks => Some(allocate(buf, scan_bytes)?),
+    let mut fresh = match plan.map_err(refusal)? {
+        Plan::Ready => KVec::new(),
+        Plan::NeedBlocks => allocate(buf, scan_bytes)?,
     };
+    let mut fresh = fresh.drain_all();
     let flush_bytes = buf.watermark().saturating_mul(scan_bytes);
     // Re-checked under the lock: a DMABUF user may have come meanwhile.
     let enabled = this
         .queue
         .lock()
         .engine
-        .enable(fresh, scan_bytes, flush_bytes);
-    match enabled {
-        Ok(released) => {
-            finish(released);
-            Ok(())
-        }
-        Err((r, released)) => {
-            finish(released);
-            Err(refusal(r))
-        }
-    }
+        .enable(&mut fresh, scan_bytes, flush_bytes);
+    // Blocks replaced, and fresh ones not taken, go here.
+    drop(fresh);
+    reap(this);
+    enabled.map_err(refusal)
 }

@@ -7,7 +7,7 @@
 
 use super::{
     block::{Completion, DmabufBlock},
-    complete, finish, refusal, BlockBuffer,
+    complete, reap, refusal, BlockBuffer,
 };
 use crate::{
     dma::{block::DeviceBlock, buf::KernelMapping},
@@ -36,7 +36,10 @@ pub(super) fn attach(
     // Everything fallible that holds no mapping comes first.
     let slot = UniqueArc::<KernelMapping>::new_uninit(GFP_KERNEL)?;
     let joined = this.queue.lock().engine.attach();
-    finish(joined.map_err(refusal)?);
+    // Fileio blocks of a disabled buffer go (kernel memory only: nothing
+    // here takes a reservation lock).
+    reap(this);
+    joined.map_err(refusal)?;
     let map = match attachment.map_kernel() {
         Ok(map) => map,
         Err(e) => {

@@ -27,7 +27,10 @@ use crate::{
         fence::{FenceContext, SignallingSection},
     },
     engine::{
-        queue::{Abort, Block, Chunk, Direction, Engine, Entry, Head, Outcome, Refusal, Released},
+        queue::{
+            Abort, Block, Chunk, Direction, Engine, EngineSlots, Entry, Head, Outcome, Refusal,
+            GRAVE_BLOCKS, MAX_BLOCKS,
+        },
         scan::{ScanLayout, NUM_CHANNELS},
     },
     iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, QueueHeld},
@@ -46,9 +49,27 @@ pub(crate) use mainline::AttachedDmabuf;
 /// A kernel block of the fileio path.
 type KernelBlock = KVVec<u8>;
 
+/// The engine's rings live in `KVec`s allocated with the buffer.
+struct KernelSlots;
+
+impl EngineSlots<KernelBlock, DmabufBlock> for KernelSlots {
+    type Queued = KVec<Option<Entry<KernelBlock, DmabufBlock>>>;
+    type Fileio = KVec<Option<Block<KernelBlock>>>;
+    type Graveyard = KVec<Option<(Entry<KernelBlock, DmabufBlock>, Abort)>>;
+}
+
+/// `n` empty slots for a ring.
+fn slots<T>(n: usize) -> Result<KVec<Option<T>>> {
+    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        v.push(None, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
 /// What the `queue` lock protects.
 struct Queue {
-    engine: Engine<KernelBlock, DmabufBlock>,
+    engine: Engine<KernelBlock, DmabufBlock, KernelSlots>,
     /// Number of the last seed fence. Taken with the submit, under this
     /// lock, so that our fences signal in seqno order.
     seqno: u64,
@@ -99,21 +120,22 @@ fn abort_errno(abort: Abort) -> Error {
     }
 }
 
-/// Frees released fileio blocks and completes released DMABUF blocks with
-/// the abort's error: call with no lock held.
-fn finish(mut released: Released<KernelBlock, DmabufBlock>) {
-    let error = abort_errno(released.abort);
-    {
-        let _signalling = SignallingSection::begin();
-        for entry in released.queued.iter_mut() {
-            if let Entry::Dmabuf(block) = entry {
-                let error = block.data.dependency_error().unwrap_or(error);
-                block.data.signal(Some(error));
+/// Takes the blocks the engine removed out, one at a time, and frees them
+/// (fileio) or completes them with the abort's error (DMABUF), with no
+/// lock held. Every path that removes blocks calls it.
+fn reap(this: &BlockBuffer) {
+    loop {
+        let dead = this.queue.lock().engine.reap();
+        match dead {
+            None => break,
+            // A kernel block: freed here.
+            Some((Entry::Fileio(_), _)) => {}
+            Some((Entry::Dmabuf(block), abort)) => {
+                let error = block.data.dependency_error().unwrap_or(abort_errno(abort));
+                complete(block, Some(error));
             }
         }
     }
-    // References, mappings and memory go after the signalling section.
-    drop(released);
 }
 
 /// Completes one DMABUF block (with `error` if any), then drops it.
@@ -139,12 +161,14 @@ impl BlockBuffer {
         direction: Direction,
     ) -> Result<impl PinInit<Self, Error>> {
         let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
+        let engine = Engine::new(
+            direction,
+            slots(MAX_BLOCKS)?,
+            slots(MAX_BLOCKS)?,
+            slots(GRAVE_BLOCKS)?,
+        );
         Ok(try_pin_init!(Self {
-            queue <- new_spinlock_irq!(
-                Queue {
-                    engine: Engine::new(direction),
-                    seqno: 0,
-                },
+            queue <- new_spinlock_irq!(Queue { engine, seqno: 0 },
                 "BlockBuffer::queue"
             ),
             fileio <- new_mutex!((), "BlockBuffer::fileio"),
@@ -266,8 +290,9 @@ impl BlockBuffer {
     /// The device is going away: no more use, every block ends (DMABUF
     /// blocks with `ENODEV`).
     pub(crate) fn kill(buf: &Buffer<Self>) {
-        let released = buf.data().queue.lock().engine.kill();
-        finish(released);
+        let this = buf.data();
+        this.queue.lock().engine.kill();
+        reap(this);
     }
 }
 
@@ -297,8 +322,9 @@ impl BufferOps for BlockBuffer {
     }
 
     fn disable(buf: &Buffer<Self>) -> Result {
-        let released = buf.data().queue.lock().engine.disable();
-        finish(released);
+        let this = buf.data();
+        this.queue.lock().engine.disable();
+        reap(this);
         Ok(())
     }
 

@@ -12,7 +12,7 @@
 
 use super::{
     block::{Completion, DmabufBlock},
-    finish, refusal, BlockBuffer,
+    reap, refusal, BlockBuffer,
 };
 use crate::{
     chardev::CharDevice,
@@ -83,16 +83,19 @@ impl DmabufChannel {
 impl CharDevice for DmabufChannel {
     /// One opener at a time, never with an enabled fileio buffer.
     fn open(this: ArcBorrow<'_, Self>) -> Result {
-        let opened = this.buffer.data().queue.lock().engine.open_chardev();
-        finish(opened.map_err(refusal)?);
-        Ok(())
+        let buffer = this.buffer.data();
+        let opened = buffer.queue.lock().engine.open_chardev();
+        // Fileio blocks of a disabled buffer go.
+        reap(buffer);
+        opened.map_err(refusal)
     }
 
     /// The blocks this char device queued complete with `ECANCELED`;
     /// those of mainline users stay.
     fn release(this: ArcBorrow<'_, Self>) {
-        let released = this.buffer.data().queue.lock().engine.close_chardev();
-        finish(released);
+        let buffer = this.buffer.data();
+        buffer.queue.lock().engine.close_chardev();
+        reap(buffer);
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<i32> {

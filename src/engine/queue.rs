@@ -42,34 +42,51 @@
 //! abort's cause. A cyclic block (output, DMABUF) is never done: it repeats
 //! until an abort.
 //!
-//! Every operation that removes blocks hands them to the caller inside a
-//! [`Released`] value, so that they are freed, and their fences signalled,
-//! after the caller dropped its lock. Nothing is dropped here, and nothing
-//! is silently lost: an operation that cannot find room fails.
+//! Every operation that removes blocks moves them to the engine's
+//! graveyard; the caller takes them out one at a time with
+//! [`Engine::reap`] once it dropped its lock, and frees them or signals
+//! their fences then. (One at a time: a set of blocks is too big to move
+//! around on a kernel stack.) Nothing is dropped here, and nothing is
+//! silently lost: an operation that cannot find room fails.
 
-use core::mem;
+use core::{marker::PhantomData, ops::DerefMut};
 
 /// Most blocks a queue holds at once.
 pub const MAX_BLOCKS: usize = 32;
 
+/// Where a ring keeps its slots: memory the caller allocated (a `KVec` in
+/// the kernel), so that no ring, nor the engine, is ever built or moved on
+/// a kernel stack.
+pub trait Slots<T>: DerefMut<Target = [Option<T>]> {}
+
+impl<T, S: DerefMut<Target = [Option<T>]>> Slots<T> for S {}
+
 /// A fixed-capacity FIFO that never allocates (usable with IRQs off).
-pub struct Ring<T, const N: usize> {
-    slots: [Option<T>; N],
+/// Its capacity is the number of slots it was given.
+pub struct Ring<T, S: Slots<T>> {
+    slots: S,
     head: usize,
     len: usize,
+    _elements: PhantomData<T>,
 }
 
-impl<T, const N: usize> Default for Ring<T, N> {
-    fn default() -> Self {
+impl<T, S: Slots<T>> Ring<T, S> {
+    /// An empty ring over `slots` (what they held is dropped).
+    pub fn new(mut slots: S) -> Self {
+        slots.iter_mut().for_each(|s| *s = None);
         Self {
-            slots: [const { None }; N],
+            slots,
             head: 0,
             len: 0,
+            _elements: PhantomData,
         }
     }
-}
 
-impl<T, const N: usize> Ring<T, N> {
+    /// Most elements it holds.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.len
@@ -80,22 +97,27 @@ impl<T, const N: usize> Ring<T, N> {
         self.len == 0
     }
 
+    fn slot(&self, i: usize) -> usize {
+        (self.head + i) % self.capacity()
+    }
+
     /// Appends at the tail, or hands the element back when full.
     pub fn push_back(&mut self, value: T) -> Result<(), T> {
-        if self.len == N {
+        if self.len == self.capacity() {
             return Err(value);
         }
-        self.slots[(self.head + self.len) % N] = Some(value);
+        let i = self.slot(self.len);
+        self.slots[i] = Some(value);
         self.len += 1;
         Ok(())
     }
 
     /// Puts an element back at the head, or hands it back when full.
     pub fn push_front(&mut self, value: T) -> Result<(), T> {
-        if self.len == N {
+        if self.len == self.capacity() {
             return Err(value);
         }
-        self.head = (self.head + N - 1) % N;
+        self.head = self.slot(self.capacity() - 1);
         self.slots[self.head] = Some(value);
         self.len += 1;
         Ok(())
@@ -107,7 +129,7 @@ impl<T, const N: usize> Ring<T, N> {
             return None;
         }
         let value = self.slots[self.head].take();
-        self.head = (self.head + 1) % N;
+        self.head = self.slot(1);
         self.len -= 1;
         value
     }
@@ -122,48 +144,56 @@ impl<T, const N: usize> Ring<T, N> {
 
     /// Iterates from head to tail.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        (0..self.len).filter_map(move |i| self.slots[(self.head + i) % N].as_ref())
+        (0..self.len).filter_map(move |i| self.slots[self.slot(i)].as_ref())
     }
 
-    /// Iterates from head to tail, mutably.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
-        let (head, len) = (self.head, self.len);
-        let (tail, wrapped) = self.slots.split_at_mut(head);
-        let first = wrapped.len().min(len);
-        wrapped[..first]
-            .iter_mut()
-            .chain(tail[..len - first].iter_mut())
-            .filter_map(Option::as_mut)
-    }
-
-    /// The same elements, each mapped by `f`, in order.
-    pub fn map<U>(mut self, mut f: impl FnMut(T) -> U) -> Ring<U, N> {
-        let mut out = Ring::default();
-        while let Some(v) = self.pop_front() {
-            out.slots[out.len] = Some(f(v));
-            out.len += 1;
+    /// Takes elements from `source` while there is room (no more).
+    pub fn fill_from(&mut self, source: &mut impl Iterator<Item = T>) {
+        while self.len < self.capacity() {
+            let Some(v) = source.next() else { break };
+            let i = self.slot(self.len);
+            self.slots[i] = Some(v);
+            self.len += 1;
         }
-        out
     }
 
-    /// Moves the elements that satisfy `pred` into a new ring, in order;
-    /// the others stay, in order. Cannot overflow: both rings have room
-    /// for all of them.
-    pub fn extract(&mut self, mut pred: impl FnMut(&T) -> bool) -> Self {
-        let mut kept = Self::default();
-        let mut taken = Self::default();
-        while let Some(v) = self.pop_front() {
-            let target = if pred(&v) { &mut taken } else { &mut kept };
-            let i = (target.head + target.len) % N;
-            target.slots[i] = Some(v);
-            target.len += 1;
+    /// Moves elements from the head into `dst`, mapped by `f`, while `dst`
+    /// has room; the others stay.
+    pub fn drain_into<U, D: Slots<U>>(&mut self, dst: &mut Ring<U, D>, mut f: impl FnMut(T) -> U) {
+        while self.len > 0 && dst.len < dst.capacity() {
+            if let Some(v) = self.pop_front() {
+                let i = dst.slot(dst.len);
+                dst.slots[i] = Some(f(v));
+                dst.len += 1;
+            }
         }
-        *self = kept;
-        taken
+    }
+
+    /// Moves the elements that satisfy `pred` into `dst`, mapped by `f`,
+    /// while `dst` has room; the others stay, in order.
+    pub fn drain_matching_into<U, D: Slots<U>>(
+        &mut self,
+        dst: &mut Ring<U, D>,
+        mut pred: impl FnMut(&T) -> bool,
+        mut f: impl FnMut(T) -> U,
+    ) {
+        for _ in 0..self.len {
+            let Some(v) = self.pop_front() else { break };
+            if pred(&v) && dst.len < dst.capacity() {
+                let i = dst.slot(dst.len);
+                dst.slots[i] = Some(f(v));
+                dst.len += 1;
+            } else {
+                // Room: it was just taken out.
+                let i = self.slot(self.len);
+                self.slots[i] = Some(v);
+                self.len += 1;
+            }
+        }
     }
 }
 
-impl<T, const N: usize> Iterator for Ring<T, N> {
+impl<T, S: Slots<T>> Iterator for Ring<T, S> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
@@ -369,31 +399,19 @@ struct ActiveBlock {
     abort: Option<Abort>,
 }
 
-/// Blocks an operation removed, to be freed (fileio) or completed with
-/// `abort` (DMABUF) by the caller once it dropped its lock.
-pub struct Released<F, D> {
-    /// Blocks that were waiting for the hardware.
-    pub queued: Ring<Entry<F, D>, MAX_BLOCKS>,
-    /// Fileio blocks that were with the reader or writer side.
-    pub fileio: Ring<Block<F>, MAX_BLOCKS>,
-    /// Why the DMABUF blocks end.
-    pub abort: Abort,
-}
+/// Room of the graveyard: every block the engine can hold at once.
+pub const GRAVE_BLOCKS: usize = 2 * MAX_BLOCKS;
 
-impl<F, D> Released<F, D> {
-    fn new(abort: Abort) -> Self {
-        Self {
-            queued: Ring::default(),
-            fileio: Ring::default(),
-            abort,
-        }
-    }
-
-    /// Whether nothing was released.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.queued.is_empty() && self.fileio.is_empty()
-    }
+/// The memory of an engine's rings, allocated by its owner: the queue and
+/// the fileio side take [`MAX_BLOCKS`] slots, the graveyard
+/// [`GRAVE_BLOCKS`].
+pub trait EngineSlots<F, D> {
+    /// Slots of the hardware queue.
+    type Queued: Slots<Entry<F, D>>;
+    /// Slots of the fileio side.
+    type Fileio: Slots<Block<F>>;
+    /// Slots of the graveyard.
+    type Graveyard: Slots<(Entry<F, D>, Abort)>;
 }
 
 /// What [`Engine::plan_enable`] and [`Engine::plan_write`] tell the caller
@@ -440,15 +458,17 @@ pub enum Outcome<F, D> {
 ///   `Entry::Dmabuf` in `Mode::Dmabuf`, nothing in `Idle` and `Dead`.
 /// - `fileio` is empty unless the mode is `Fileio`.
 /// - `queued.len() + active.is_some() <= MAX_BLOCKS`.
+/// - Blocks in `graveyard` belong to no mode: only [`Engine::reap`] takes
+///   them out.
 /// - At most one cyclic block, and then it is the only DMABUF block.
-pub struct Engine<F, D> {
+pub struct Engine<F, D, M: EngineSlots<F, D>> {
     direction: Direction,
     mode: Mode,
-    queued: Ring<Entry<F, D>, MAX_BLOCKS>,
+    queued: Ring<Entry<F, D>, M::Queued>,
     active: Option<ActiveBlock>,
     /// Fileio blocks off the hardware: filled ones for the reader (input),
     /// free ones for the writer (output).
-    fileio: Ring<Block<F>, MAX_BLOCKS>,
+    fileio: Ring<Block<F>, M::Fileio>,
     /// Fileio blocks out with a reader or writer.
     checked_out: usize,
     /// Bytes ready for read() (input).
@@ -460,23 +480,60 @@ pub struct Engine<F, D> {
     /// Changes whenever the fileio blocks are released: a block a reader
     /// or writer held across that comes back to be freed.
     generation: u64,
+    /// Removed blocks, with why, waiting for [`Engine::reap`].
+    graveyard: Ring<(Entry<F, D>, Abort), M::Graveyard>,
 }
 
-impl<F, D: DmabufPayload> Engine<F, D> {
-    /// An idle buffer of `direction`.
-    pub fn new(direction: Direction) -> Self {
+impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
+    /// An idle buffer of `direction`, with its rings' memory (see
+    /// [`EngineSlots`]).
+    pub fn new(
+        direction: Direction,
+        queued: M::Queued,
+        fileio: M::Fileio,
+        graveyard: M::Graveyard,
+    ) -> Self {
         Self {
             direction,
             mode: Mode::Idle,
-            queued: Ring::default(),
+            queued: Ring::new(queued),
             active: None,
-            fileio: Ring::default(),
+            fileio: Ring::new(fileio),
             checked_out: 0,
             available: 0,
             flush_bytes: usize::MAX,
             fileio_scan_bytes: 0,
             generation: 0,
+            graveyard: Ring::new(graveyard),
         }
+    }
+
+    /// Takes out one removed block, with why it was removed: to be freed
+    /// (fileio) or completed with the abort's error (DMABUF), with no lock
+    /// held. After a removal, whatever did not fit the graveyard is taken
+    /// from where it was.
+    pub fn reap(&mut self) -> Option<(Entry<F, D>, Abort)> {
+        if let Some(dead) = self.graveyard.pop_front() {
+            return Some(dead);
+        }
+        if self.mode != Mode::Dead {
+            return None;
+        }
+        if let Some(entry) = self.queued.pop_front() {
+            return Some((entry, Abort::Removed));
+        }
+        Some((Entry::Fileio(self.fileio.pop_front()?), Abort::Removed))
+    }
+
+    /// Whether the graveyard has room for every block of the queue and the
+    /// fileio side, so that they can be removed at once.
+    fn room_to_bury_all(&self) -> bool {
+        self.graveyard.len() + self.queued.len() + self.fileio.len() <= self.graveyard.capacity()
+    }
+
+    /// Moves every waiting DMABUF block to the graveyard, with `abort`.
+    fn bury_queued(&mut self, abort: Abort) {
+        self.queued.drain_into(&mut self.graveyard, |e| (e, abort));
     }
 
     /// The current mode.
@@ -492,23 +549,24 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         )
     }
 
-    /// Takes every block out, into `released`.
-    fn release_all(&mut self, released: &mut Released<F, D>) {
-        released.queued = mem::take(&mut self.queued);
-        released.fileio = mem::take(&mut self.fileio);
+    /// Moves every block to the graveyard (what does not fit stays, for a
+    /// dead buffer's [`Self::reap`]); the active one ends when given back.
+    fn bury_all(&mut self, abort: Abort) {
+        self.bury_queued(abort);
+        self.fileio
+            .drain_into(&mut self.graveyard, |b| (Entry::Fileio(b), abort));
         self.available = 0;
         self.fileio_scan_bytes = 0;
         self.checked_out = 0;
         self.generation = self.generation.wrapping_add(1);
         if let Some(active) = self.active.as_mut() {
-            active.abort.get_or_insert(released.abort);
+            active.abort.get_or_insert(abort);
         }
     }
 
     /// A DMABUF user arrives: from `Idle` or a disabled `Fileio` buffer
     /// (whose blocks are released), the buffer turns `Dmabuf`.
-    fn dmabuf_user(&mut self, chardev: bool) -> Result<Released<F, D>, Refusal> {
-        let mut released = Released::new(Abort::Disabled);
+    fn dmabuf_user(&mut self, chardev: bool) -> Result<(), Refusal> {
         match &mut self.mode {
             Mode::Dead => return Err(Refusal::Removed),
             Mode::Fileio { enabled: true } => return Err(Refusal::Busy),
@@ -523,17 +581,20 @@ impl<F, D: DmabufPayload> Engine<F, D> {
                 } else {
                     *attachments += 1;
                 }
-                return Ok(released);
+                return Ok(());
             }
             Mode::Idle | Mode::Fileio { enabled: false } => {}
         }
-        self.release_all(&mut released);
+        if !self.room_to_bury_all() {
+            return Err(Refusal::Busy);
+        }
+        self.bury_all(Abort::Disabled);
         self.mode = Mode::Dmabuf {
             enabled: false,
             chardev,
             attachments: usize::from(!chardev),
         };
-        Ok(released)
+        Ok(())
     }
 
     /// The last DMABUF user left a disabled buffer: back to `Idle`.
@@ -550,19 +611,21 @@ impl<F, D: DmabufPayload> Engine<F, D> {
 
     /// The seed char device is being opened: one opener at a time, never
     /// with an enabled fileio buffer.
-    pub fn open_chardev(&mut self) -> Result<Released<F, D>, Refusal> {
+    pub fn open_chardev(&mut self) -> Result<(), Refusal> {
         self.dmabuf_user(true)
     }
 
     /// The seed char device was closed: the blocks it queued end with
     /// [`Abort::Closed`], the others stay.
-    pub fn close_chardev(&mut self) -> Released<F, D> {
-        let mut released = Released::new(Abort::Closed);
+    pub fn close_chardev(&mut self) {
         if let Mode::Dmabuf { chardev, .. } = &mut self.mode {
             *chardev = false;
-            released.queued = self
-                .queued
-                .extract(|e| matches!(e, Entry::Dmabuf(b) if b.data.owner() == Owner::Seed));
+            // Room: the graveyard takes a whole queue (see `check_key`).
+            self.queued.drain_matching_into(
+                &mut self.graveyard,
+                |e| matches!(e, Entry::Dmabuf(b) if b.data.owner() == Owner::Seed),
+                |e| (e, Abort::Closed),
+            );
             if let Some(active) = self.active.as_mut() {
                 if active.owner == Some(Owner::Seed) {
                     active.abort.get_or_insert(Abort::Closed);
@@ -570,11 +633,10 @@ impl<F, D: DmabufPayload> Engine<F, D> {
             }
             self.settle();
         }
-        released
     }
 
     /// A DMABUF is being attached (mainline API).
-    pub fn attach(&mut self) -> Result<Released<F, D>, Refusal> {
+    pub fn attach(&mut self) -> Result<(), Refusal> {
         self.dmabuf_user(false)
     }
 
@@ -605,71 +667,64 @@ impl<F, D: DmabufPayload> Engine<F, D> {
     }
 
     /// Commits an enable: DMABUF users make it a DMABUF session (`fresh`
-    /// blocks are then released unused); otherwise a fileio session with
-    /// the blocks already there (output, see [`Self::plan_enable`]) or
-    /// `fresh`. `flush_bytes` is the input watermark in bytes.
+    /// blocks are then left to the caller); otherwise a fileio session with
+    /// the blocks already there (output, see [`Self::plan_enable`]) or the
+    /// ones taken from `fresh`. `flush_bytes` is the input watermark in
+    /// bytes.
     pub fn enable(
         &mut self,
-        fresh: Option<Ring<Block<F>, MAX_BLOCKS>>,
+        fresh: &mut impl Iterator<Item = Block<F>>,
         scan_bytes: usize,
         flush_bytes: usize,
-    ) -> Result<Released<F, D>, (Refusal, Released<F, D>)> {
-        let mut released = Released::new(Abort::Disabled);
-        let plan = self.plan_enable(scan_bytes);
+    ) -> Result<(), Refusal> {
         if let Mode::Dmabuf { enabled, .. } = &mut self.mode {
             *enabled = true;
-            if let Some(fresh) = fresh {
-                released.fileio = fresh;
-            }
-            return Ok(released);
+            return Ok(());
         }
-        let fresh = match (plan, fresh) {
-            (Err(e), fresh) => {
-                if let Some(fresh) = fresh {
-                    released.fileio = fresh;
-                }
-                return Err((e, released));
+        if self.plan_enable(scan_bytes)? == Plan::NeedBlocks {
+            if !self.room_to_bury_all() {
+                return Err(Refusal::Busy);
             }
-            (Ok(Plan::Ready), fresh) => {
-                if let Some(fresh) = fresh {
-                    released.fileio = fresh;
-                }
-                None
-            }
-            (Ok(Plan::NeedBlocks), None) => return Err((Refusal::Invalid, released)),
-            (Ok(Plan::NeedBlocks), Some(fresh)) => Some(fresh),
-        };
-        if let Some(fresh) = fresh {
             // Old blocks (input data not drained, or output written for
-            // another layout) go; the new ones all wait for the hardware.
-            self.release_all(&mut released);
-            match self.direction {
-                // Input: the hardware fills them all.
-                Direction::In => self.queued = fresh.map(Entry::Fileio),
-                // Output: free for the writer.
-                Direction::Out => self.fileio = fresh,
+            // another layout) go.
+            self.bury_all(Abort::Disabled);
+            self.install(fresh);
+            if self.queued.is_empty() && self.fileio.is_empty() {
+                return Err(Refusal::Invalid);
             }
             self.fileio_scan_bytes = scan_bytes;
         }
         self.flush_bytes = flush_bytes.max(1);
         self.mode = Mode::Fileio { enabled: true };
-        Ok(released)
+        Ok(())
+    }
+
+    /// Takes new fileio blocks from `fresh`, as many as a ring holds:
+    /// input blocks all wait for the hardware, output blocks are free for
+    /// the writer.
+    fn install(&mut self, fresh: &mut impl Iterator<Item = Block<F>>) {
+        match self.direction {
+            Direction::In => self
+                .queued
+                .fill_from(&mut fresh.by_ref().map(Entry::Fileio)),
+            Direction::Out => self.fileio.fill_from(fresh),
+        }
     }
 
     /// The buffer is disabled. Input keeps its fileio blocks for readers to
     /// drain; output drops the data not played yet. DMABUF blocks end with
-    /// [`Abort::Disabled`].
-    pub fn disable(&mut self) -> Released<F, D> {
-        let mut released = Released::new(Abort::Disabled);
+    /// [`Abort::Disabled`]. Never refused: what the graveyard cannot take
+    /// now stays queued, for the next disable or removal.
+    pub fn disable(&mut self) {
         match &mut self.mode {
             Mode::Fileio { enabled } if self.direction == Direction::In => *enabled = false,
             Mode::Fileio { .. } => {
-                self.release_all(&mut released);
+                self.bury_all(Abort::Disabled);
                 self.mode = Mode::Idle;
             }
             Mode::Dmabuf { enabled, .. } => {
                 *enabled = false;
-                released.queued = mem::take(&mut self.queued);
+                self.bury_queued(Abort::Disabled);
                 if let Some(active) = self.active.as_mut() {
                     active.abort.get_or_insert(Abort::Disabled);
                 }
@@ -677,15 +732,12 @@ impl<F, D: DmabufPayload> Engine<F, D> {
             }
             Mode::Idle | Mode::Dead => {}
         }
-        released
     }
 
     /// The device is being removed: every block goes, for good.
-    pub fn kill(&mut self) -> Released<F, D> {
-        let mut released = Released::new(Abort::Removed);
-        self.release_all(&mut released);
+    pub fn kill(&mut self) {
+        self.bury_all(Abort::Removed);
         self.mode = Mode::Dead;
-        released
     }
 
     /// Queues a DMABUF block (seed or mainline ENQUEUE).
@@ -731,8 +783,12 @@ impl<F, D: DmabufPayload> Engine<F, D> {
         if cyclic_queued {
             return Some(Refusal::Busy);
         }
-        if self.queued.len() + usize::from(self.active.is_some()) >= MAX_BLOCKS {
+        if self.queued.len() + usize::from(self.active.is_some()) >= self.queued.capacity() {
             return Some(Refusal::Full);
+        }
+        // Room for the whole queue in the graveyard, for a disable.
+        if self.graveyard.len() + self.queued.len() >= self.graveyard.capacity() {
+            return Some(Refusal::Busy);
         }
         None
     }
@@ -925,27 +981,22 @@ impl<F, D: DmabufPayload> Engine<F, D> {
     }
 
     /// Installs free output blocks for `scan_bytes` before the enable,
-    /// releasing blocks of another layout.
+    /// taken from `fresh`; blocks of another layout go.
     pub fn install_out_blocks(
         &mut self,
-        fresh: Ring<Block<F>, MAX_BLOCKS>,
+        fresh: &mut impl Iterator<Item = Block<F>>,
         scan_bytes: usize,
-    ) -> Result<Released<F, D>, (Refusal, Released<F, D>)> {
-        let mut released = Released::new(Abort::Disabled);
-        let refusal = match self.plan_write(scan_bytes) {
-            Ok(Plan::NeedBlocks) => None,
-            Ok(Plan::Ready) => Some(Refusal::Busy),
-            Err(e) => Some(e),
-        };
-        if let Some(e) = refusal {
-            released.fileio = fresh;
-            return Err((e, released));
+    ) -> Result<(), Refusal> {
+        match self.plan_write(scan_bytes)? {
+            Plan::Ready => return Err(Refusal::Busy),
+            Plan::NeedBlocks if !self.room_to_bury_all() => return Err(Refusal::Busy),
+            Plan::NeedBlocks => {}
         }
-        self.release_all(&mut released);
-        self.fileio = fresh;
+        self.bury_all(Abort::Disabled);
+        self.install(fresh);
         self.fileio_scan_bytes = scan_bytes;
         self.mode = Mode::Fileio { enabled: false };
-        Ok(released)
+        Ok(())
     }
 
     /// Takes a free block to write into.
@@ -1011,36 +1062,64 @@ mod tests {
         }
     }
 
-    type E = Engine<Vec<u8>, Buf>;
+    struct VecSlots;
+
+    impl<F, D> EngineSlots<F, D> for VecSlots {
+        type Queued = Vec<Option<Entry<F, D>>>;
+        type Fileio = Vec<Option<Block<F>>>;
+        type Graveyard = Vec<Option<(Entry<F, D>, Abort)>>;
+    }
+
+    fn slots<T>(n: usize) -> Vec<Option<T>> {
+        (0..n).map(|_| None).collect()
+    }
+
+    type E = Engine<Vec<u8>, Buf, VecSlots>;
+
+    fn engine(direction: Direction) -> E {
+        E::new(
+            direction,
+            slots(MAX_BLOCKS),
+            slots(MAX_BLOCKS),
+            slots(GRAVE_BLOCKS),
+        )
+    }
+
+    fn ring<T>(n: usize) -> Ring<T, Vec<Option<T>>> {
+        Ring::new(slots(n))
+    }
+
+    fn buf(key: usize, owner: Owner, size: usize) -> Block<Buf> {
+        let ready = Readiness::Ready;
+        Block::new(Buf { key, owner, ready }, size)
+    }
 
     fn seed(key: usize, size: usize) -> Block<Buf> {
-        Block::new(
-            Buf {
-                key,
-                owner: Owner::Seed,
-                ready: Readiness::Ready,
-            },
-            size,
-        )
+        buf(key, Owner::Seed, size)
     }
 
     fn mainline(key: usize, size: usize) -> Block<Buf> {
-        Block::new(
-            Buf {
-                key,
-                owner: Owner::Mainline,
-                ready: Readiness::Ready,
-            },
-            size,
-        )
+        buf(key, Owner::Mainline, size)
     }
 
-    fn kernel_blocks(n: usize, size: usize) -> Ring<Block<Vec<u8>>, MAX_BLOCKS> {
-        let mut r = Ring::default();
-        for _ in 0..n {
-            r.push_back(Block::new(vec![0; size], size)).unwrap();
+    fn kernel_blocks(n: usize, size: usize) -> std::vec::IntoIter<Block<Vec<u8>>> {
+        (0..n)
+            .map(|_| Block::new(vec![0; size], size))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    /// Everything removed so far: (DMABUF keys, fileio blocks, aborts).
+    fn reap(e: &mut E) -> (Vec<usize>, usize, Vec<Abort>) {
+        let (mut keys, mut fileio, mut aborts) = (Vec::new(), 0, Vec::new());
+        while let Some((entry, abort)) = e.reap() {
+            match entry {
+                Entry::Dmabuf(b) => keys.push(b.data.key),
+                Entry::Fileio(_) => fileio += 1,
+            }
+            aborts.push(abort);
         }
-        r
+        (keys, fileio, aborts)
     }
 
     /// Runs the hardware over `bytes` of the head block.
@@ -1049,6 +1128,10 @@ mod tests {
             Head::Active(entry) => e.give_back(entry, bytes, scan),
             _ => panic!("no ready block"),
         }
+    }
+
+    fn refused(r: Result<(), (Refusal, Block<Buf>)>) -> Option<Refusal> {
+        r.err().map(|(r, _)| r)
     }
 
     #[test]
@@ -1065,42 +1148,53 @@ mod tests {
     }
 
     #[test]
-    fn ring_fifo_front_and_extract() {
-        let mut r: Ring<u32, 4> = Ring::default();
+    fn ring_fifo_front_extract_and_moves() {
+        let mut r = ring::<u32>(4);
         assert!(r.pop_front().is_none());
         r.push_back(1).unwrap();
         r.push_back(2).unwrap();
         r.push_front(0).unwrap();
         r.push_back(3).unwrap();
         assert_eq!(r.push_back(9), Err(9));
-        r.iter_mut().for_each(|v| *v *= 10);
-        let odd = r.extract(|v| v % 20 == 10);
+        let mut odd = ring::<u32>(4);
+        r.drain_matching_into(&mut odd, |v| v % 2 == 1, |v| v * 10);
         assert_eq!(odd.collect::<Vec<_>>(), vec![10, 30]);
-        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![0, 20]);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![0, 2]);
         // Wrapped around the end of the slots.
-        let mut w: Ring<u32, 3> = Ring::default();
-        for v in 0..3 {
+        let mut w = ring::<u32>(3);
+        for v in 1..4 {
             w.push_back(v).unwrap();
         }
         w.pop_front();
-        w.push_back(3).unwrap();
-        w.iter_mut().for_each(|v| *v += 1);
-        assert_eq!(w.collect::<Vec<_>>(), vec![2, 3, 4]);
+        w.push_back(4).unwrap();
+        // Moves stop when the destination is full; the rest stays.
+        let mut small = ring::<u32>(2);
+        w.drain_into(&mut small, |v| v * 2);
+        assert_eq!(small.iter().copied().collect::<Vec<_>>(), vec![4, 6]);
+        assert_eq!(w.iter().copied().collect::<Vec<_>>(), vec![4]);
+        let mut source = vec![7, 8, 9].into_iter();
+        let mut three = ring::<u32>(3);
+        three.push_back(1).unwrap();
+        three.fill_from(&mut source);
+        assert_eq!(three.collect::<Vec<_>>(), vec![1, 7, 8]);
+        assert_eq!(source.next(), Some(9));
     }
 
     #[test]
     fn fileio_input_round_trip_and_drain_after_disable() {
-        let mut e = E::new(Direction::In);
+        let mut e = engine(Direction::In);
         assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
-        assert!(e.enable(None, 2, 4).is_err());
-        e.enable(Some(kernel_blocks(2, 8)), 2, usize::MAX)
-            .ok()
-            .unwrap();
+        assert_eq!(
+            e.enable(&mut kernel_blocks(0, 8), 2, 4),
+            Err(Refusal::Invalid)
+        );
+        e.enable(&mut kernel_blocks(2, 8), 2, usize::MAX).unwrap();
         assert!(matches!(run(&mut e, 6, 2), Outcome::Requeued));
         assert_eq!(e.available(), 0);
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
         assert_eq!(e.available(), 8);
-        assert!(e.disable().is_empty());
+        e.disable();
+        assert!(e.reap().is_none());
         // Disabled input: still readable, and no more hardware.
         let b = e.take_for_read().unwrap().unwrap();
         assert_eq!(b.filled, 8);
@@ -1111,8 +1205,8 @@ mod tests {
 
     #[test]
     fn fileio_input_flushes_at_the_watermark() {
-        let mut e = E::new(Direction::In);
-        e.enable(Some(kernel_blocks(2, 8)), 2, 4).ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.enable(&mut kernel_blocks(2, 8), 2, 4).unwrap();
         assert!(matches!(run(&mut e, 2, 2), Outcome::Requeued));
         assert_eq!(e.available(), 0);
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
@@ -1122,32 +1216,41 @@ mod tests {
     }
 
     #[test]
+    fn enable_takes_no_more_blocks_than_a_ring_holds() {
+        let mut e = engine(Direction::In);
+        let mut fresh = kernel_blocks(MAX_BLOCKS + 3, 4);
+        e.enable(&mut fresh, 2, 4).unwrap();
+        assert_eq!(fresh.len(), 3);
+    }
+
+    #[test]
     fn dmabuf_user_and_fileio_exclude_each_other() {
-        let mut e = E::new(Direction::In);
-        e.enable(Some(kernel_blocks(2, 8)), 2, 8).ok().unwrap();
-        assert_eq!(e.open_chardev().err(), Some(Refusal::Busy));
-        assert_eq!(e.attach().err(), Some(Refusal::Busy));
+        let mut e = engine(Direction::In);
+        e.enable(&mut kernel_blocks(2, 8), 2, 8).unwrap();
+        assert_eq!(e.open_chardev(), Err(Refusal::Busy));
+        assert_eq!(e.attach(), Err(Refusal::Busy));
         let _ = run(&mut e, 8, 2);
         e.disable();
         // Attach on a disabled fileio buffer releases its blocks; a reader
         // that held one gets it back to free.
         let b = e.take_for_read().unwrap().unwrap();
-        let released = e.attach().ok().unwrap();
-        assert_eq!(released.queued.len() + released.fileio.len(), 1);
+        e.attach().unwrap();
+        assert_eq!(reap(&mut e), (vec![], 1, vec![Abort::Disabled]));
         assert!(e.return_after_read(b, 8).is_some());
         assert!(matches!(e.take_for_read(), Err(Refusal::Busy)));
-        assert_eq!(e.open_chardev().ok().map(|r| r.is_empty()), Some(true));
-        assert_eq!(e.open_chardev().err(), Some(Refusal::Busy));
+        e.open_chardev().unwrap();
+        assert_eq!(e.open_chardev(), Err(Refusal::Busy));
     }
 
     #[test]
-    fn enable_after_a_dmabuf_user_came_releases_fresh_blocks() {
+    fn enable_after_a_dmabuf_user_came_leaves_fresh_blocks() {
         // Defect: an enable allocated, then a DMABUF user came meanwhile.
-        let mut e = E::new(Direction::Out);
+        let mut e = engine(Direction::Out);
         assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
-        e.open_chardev().ok().unwrap();
-        let released = e.enable(Some(kernel_blocks(3, 8)), 2, 8).ok().unwrap();
-        assert_eq!(released.fileio.len(), 3);
+        e.open_chardev().unwrap();
+        let mut fresh = kernel_blocks(3, 8);
+        e.enable(&mut fresh, 2, 8).unwrap();
+        assert_eq!(fresh.len(), 3);
         assert!(e.enabled());
         assert!(e.dmabuf_in_use());
         assert!(matches!(e.take_for_write(2), Err(Refusal::Busy)));
@@ -1155,32 +1258,32 @@ mod tests {
 
     #[test]
     fn output_written_before_enable_plays_unless_layout_changed() {
-        let mut e = E::new(Direction::Out);
+        let mut e = engine(Direction::Out);
         assert_eq!(e.plan_write(2), Ok(Plan::NeedBlocks));
-        e.install_out_blocks(kernel_blocks(2, 4), 2).ok().unwrap();
+        e.install_out_blocks(&mut kernel_blocks(2, 4), 2).unwrap();
         let b = e.take_for_write(2).unwrap().unwrap();
         assert!(e.submit_written(b, 4).is_none());
         assert_eq!(e.plan_enable(2), Ok(Plan::Ready));
         // The layout grew: the written data was for another one.
         assert_eq!(e.plan_write(16), Ok(Plan::NeedBlocks));
         assert!(matches!(e.take_for_write(16), Ok(None)));
-        let released = e.install_out_blocks(kernel_blocks(2, 16), 16).ok().unwrap();
-        assert_eq!(released.queued.len() + released.fileio.len(), 2);
+        e.install_out_blocks(&mut kernel_blocks(2, 16), 16).unwrap();
+        assert_eq!(reap(&mut e).1, 2);
         assert_eq!(e.plan_enable(16), Ok(Plan::Ready));
-        e.enable(None, 16, 16).ok().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 16, 16).unwrap();
         assert!(matches!(e.take_for_hardware(), Head::Stalled));
     }
 
     #[test]
     fn output_disable_drops_unplayed_data_and_late_writer_blocks() {
-        let mut e = E::new(Direction::Out);
-        e.install_out_blocks(kernel_blocks(2, 4), 2).ok().unwrap();
-        e.enable(None, 2, 4).ok().unwrap();
+        let mut e = engine(Direction::Out);
+        e.install_out_blocks(&mut kernel_blocks(2, 4), 2).unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
         let held = e.take_for_write(2).unwrap().unwrap();
         let b = e.take_for_write(2).unwrap().unwrap();
         assert!(e.submit_written(b, 4).is_none());
-        let released = e.disable();
-        assert_eq!(released.queued.len(), 1);
+        e.disable();
+        assert_eq!(reap(&mut e).1, 1);
         assert_eq!(e.mode(), Mode::Idle);
         // A writer that held a block across the disable gets it back to free.
         assert!(e.submit_written(held, 4).is_some());
@@ -1189,13 +1292,13 @@ mod tests {
 
     #[test]
     fn reader_holding_a_block_across_re_enable_gives_it_back_to_free() {
-        let mut e = E::new(Direction::In);
-        e.enable(Some(kernel_blocks(2, 4)), 2, 4).ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.enable(&mut kernel_blocks(2, 4), 2, 4).unwrap();
         let _ = run(&mut e, 4, 2);
         let held = e.take_for_read().unwrap().unwrap();
         e.disable();
-        let released = e.enable(Some(kernel_blocks(2, 4)), 2, 4).ok().unwrap();
-        assert_eq!(released.queued.len() + released.fileio.len(), 1);
+        e.enable(&mut kernel_blocks(2, 4), 2, 4).unwrap();
+        assert_eq!(reap(&mut e).1, 1);
         // The old block does not join the new set.
         assert!(e.return_after_read(held, 4).is_some());
         let mut n = 0;
@@ -1208,30 +1311,27 @@ mod tests {
 
     #[test]
     fn re_enqueue_of_queued_or_active_block() {
-        let mut e = E::new(Direction::In);
-        e.open_chardev().ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.open_chardev().unwrap();
         e.submit_dmabuf(seed(1, 8)).ok().unwrap();
         assert_eq!(
-            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
+            refused(e.submit_dmabuf(seed(1, 8))),
             Some(Refusal::AlreadyQueued)
         );
-        e.enable(None, 2, 8).ok().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
-        assert_eq!(
-            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
-            Some(Refusal::Busy)
-        );
+        assert_eq!(refused(e.submit_dmabuf(seed(1, 8))), Some(Refusal::Busy));
         assert!(matches!(e.give_back(entry, 8, 2), Outcome::Done(_)));
         e.submit_dmabuf(seed(1, 8)).ok().unwrap();
     }
 
     #[test]
-    fn queue_room_counts_the_active_block() {
-        let mut e = E::new(Direction::In);
-        e.attach().ok().unwrap();
-        e.enable(None, 2, 8).ok().unwrap();
+    fn queue_room_counts_the_active_block_and_the_graveyard() {
+        let mut e = engine(Direction::In);
+        e.attach().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
         for k in 0..MAX_BLOCKS {
             e.submit_dmabuf(mainline(k, 8)).ok().unwrap();
         }
@@ -1239,86 +1339,131 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            e.submit_dmabuf(mainline(99, 8)).err().map(|x| x.0),
+            refused(e.submit_dmabuf(mainline(99, 8))),
             Some(Refusal::Full)
         );
         assert!(matches!(e.give_back(entry, 2, 2), Outcome::Requeued));
+        // Two full queues disabled and not reaped yet: no third one.
+        e.disable();
+        for k in 0..MAX_BLOCKS {
+            e.submit_dmabuf(mainline(100 + k, 8)).ok().unwrap();
+        }
+        e.disable();
+        assert_eq!(
+            refused(e.submit_dmabuf(mainline(999, 8))),
+            Some(Refusal::Busy)
+        );
+        assert_eq!(reap(&mut e).0.len(), 2 * MAX_BLOCKS);
+        e.submit_dmabuf(mainline(999, 8)).ok().unwrap();
     }
 
     #[test]
     fn close_cancels_own_blocks_only() {
-        let mut e = E::new(Direction::In);
-        e.open_chardev().ok().unwrap();
-        e.attach().ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.open_chardev().unwrap();
+        e.attach().unwrap();
         e.submit_dmabuf(mainline(1, 8)).ok().unwrap();
         e.submit_dmabuf(seed(2, 8)).ok().unwrap();
         e.submit_dmabuf(mainline(3, 8)).ok().unwrap();
-        let released = e.close_chardev();
-        assert_eq!(released.abort, Abort::Closed);
-        let keys: Vec<usize> = released
-            .queued
-            .map(|e| match e {
-                Entry::Dmabuf(b) => b.data.key,
-                Entry::Fileio(_) => panic!(),
-            })
-            .collect();
-        assert_eq!(keys, vec![2]);
+        e.close_chardev();
+        assert_eq!(reap(&mut e), (vec![2], 0, vec![Abort::Closed]));
         assert!(e.dmabuf_in_use());
-        let released = e.disable();
-        assert_eq!(released.queued.len(), 2);
+        e.disable();
+        assert_eq!(reap(&mut e).0, vec![1, 3]);
         e.detach();
         assert_eq!(e.mode(), Mode::Idle);
     }
 
     #[test]
     fn abort_while_active_completes_on_give_back() {
-        let mut e = E::new(Direction::In);
-        e.open_chardev().ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.open_chardev().unwrap();
         e.submit_dmabuf(seed(7, 8)).ok().unwrap();
-        e.enable(None, 2, 8).ok().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
-        let released = e.kill();
-        assert!(released.queued.is_empty());
+        e.kill();
+        assert!(e.reap().is_none());
         assert!(matches!(
             e.give_back(entry, 8, 2),
             Outcome::Dead(_, Abort::Removed)
         ));
-        assert_eq!(e.open_chardev().err(), Some(Refusal::Removed));
+        assert_eq!(e.open_chardev(), Err(Refusal::Removed));
+        assert_eq!(refused(e.submit_dmabuf(seed(1, 8))), Some(Refusal::Removed));
+    }
+
+    #[test]
+    fn closing_the_char_device_aborts_its_active_block_only() {
+        let mut e = engine(Direction::In);
+        e.open_chardev().unwrap();
+        e.attach().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
+        e.submit_dmabuf(mainline(1, 8)).ok().unwrap();
+        let Head::Active(entry) = e.take_for_hardware() else {
+            panic!()
+        };
+        e.close_chardev();
+        assert!(matches!(e.give_back(entry, 8, 2), Outcome::Done(_)));
+        e.open_chardev().unwrap();
+        e.submit_dmabuf(seed(2, 8)).ok().unwrap();
+        let Head::Active(entry) = e.take_for_hardware() else {
+            panic!()
+        };
+        e.close_chardev();
+        assert!(matches!(
+            e.give_back(entry, 8, 2),
+            Outcome::Dead(_, Abort::Closed)
+        ));
+    }
+
+    #[test]
+    fn kill_buries_what_fits_and_reaps_the_rest() {
+        let mut e = engine(Direction::In);
+        e.attach().unwrap();
+        for round in 0..2 {
+            for k in 0..MAX_BLOCKS {
+                e.submit_dmabuf(mainline(round * 100 + k, 8)).ok().unwrap();
+            }
+            e.disable();
+        }
+        // The graveyard is full: no more blocks come in until reaped.
         assert_eq!(
-            e.submit_dmabuf(seed(1, 8)).err().map(|x| x.0),
-            Some(Refusal::Removed)
+            refused(e.submit_dmabuf(mainline(1000, 8))),
+            Some(Refusal::Busy)
         );
+        e.kill();
+        assert_eq!(reap(&mut e).0.len(), 2 * MAX_BLOCKS);
+        assert!(e.reap().is_none());
     }
 
     #[test]
     fn cyclic_block_repeats_until_abort_and_excludes_others() {
-        let mut e = E::new(Direction::Out);
-        e.attach().ok().unwrap();
-        e.enable(None, 2, 4).ok().unwrap();
-        let mut input = E::new(Direction::In);
-        input.attach().ok().unwrap();
+        let mut e = engine(Direction::Out);
+        e.attach().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        let mut input = engine(Direction::In);
+        input.attach().unwrap();
         assert_eq!(input.can_submit_key(1, true), Err(Refusal::Invalid));
         e.submit_dmabuf(mainline(1, 4).cyclic()).ok().unwrap();
         for _ in 0..3 {
             assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
         }
         assert_eq!(
-            e.submit_dmabuf(mainline(2, 4)).err().map(|x| x.0),
+            refused(e.submit_dmabuf(mainline(2, 4))),
             Some(Refusal::Busy)
         );
-        let released = e.disable();
-        let Some(Entry::Dmabuf(b)) = released.queued.into_iter().next() else {
+        e.disable();
+        let Some((Entry::Dmabuf(b), Abort::Disabled)) = e.reap() else {
             panic!()
         };
         assert_eq!(b.passes, 3);
         // A cyclic block may follow others, but not another cyclic one.
-        e.enable(None, 2, 4).ok().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
         e.submit_dmabuf(mainline(3, 4)).ok().unwrap();
         e.submit_dmabuf(mainline(4, 4).cyclic()).ok().unwrap();
         assert_eq!(
-            e.submit_dmabuf(mainline(5, 4).cyclic()).err().map(|x| x.0),
+            refused(e.submit_dmabuf(mainline(5, 4).cyclic())),
             Some(Refusal::Busy)
         );
         assert!(matches!(run(&mut e, 4, 2), Outcome::Done(_)));
@@ -1327,7 +1472,7 @@ mod tests {
         };
         // The cyclic block is active: still one only.
         assert_eq!(
-            e.submit_dmabuf(mainline(5, 4).cyclic()).err().map(|x| x.0),
+            refused(e.submit_dmabuf(mainline(5, 4).cyclic())),
             Some(Refusal::Busy)
         );
         assert!(matches!(e.give_back(entry, 4, 2), Outcome::Requeued));
@@ -1335,18 +1480,18 @@ mod tests {
 
     #[test]
     fn unready_head_stalls_and_failed_head_completes() {
-        let mut e = E::new(Direction::Out);
-        e.open_chardev().ok().unwrap();
-        e.enable(None, 2, 4).ok().unwrap();
+        let mut e = engine(Direction::Out);
+        e.open_chardev().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
         let mut b = seed(1, 4);
         b.data.ready = Readiness::Waiting;
         e.submit_dmabuf(b).ok().unwrap();
         assert!(matches!(e.take_for_hardware(), Head::Stalled));
+        let mut e2 = engine(Direction::Out);
+        e2.open_chardev().unwrap();
+        e2.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
         let mut b = seed(2, 4);
         b.data.ready = Readiness::Failed;
-        let mut e2 = E::new(Direction::Out);
-        e2.open_chardev().ok().unwrap();
-        e2.enable(None, 2, 4).ok().unwrap();
         e2.submit_dmabuf(b).ok().unwrap();
         assert!(matches!(e2.take_for_hardware(), Head::Failed(_)));
         assert!(matches!(e2.take_for_hardware(), Head::Stalled));
@@ -1354,11 +1499,11 @@ mod tests {
 
     #[test]
     fn mode_settles_to_idle_when_the_last_user_leaves() {
-        let mut e = E::new(Direction::In);
-        e.attach().ok().unwrap();
-        e.attach().ok().unwrap();
-        e.open_chardev().ok().unwrap();
-        e.enable(None, 2, 4).ok().unwrap();
+        let mut e = engine(Direction::In);
+        e.attach().unwrap();
+        e.attach().unwrap();
+        e.open_chardev().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
         e.detach();
         e.detach();
         e.close_chardev();
