@@ -2,6 +2,7 @@
 /*
  * iio_dmabuf: creating and destroying instances through configfs.
  */
+#include <pthread.h>
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 
@@ -198,32 +199,117 @@ TEST_F_TIMEOUT(cfs, rmdir_while_enabled, 60)
 	ASSERT_EQ(0, adc_create(a, name));
 }
 
-/* rmdir while the character device is held open (buffer enabled) */
+/*
+ * rmdir while the character device is held open (buffer enabled): the
+ * stale fd's read() fails with ENODEV (dmabuf_adc.rst), also with data
+ * that was ready before the removal.
+ */
 TEST_F_TIMEOUT(cfs, rmdir_with_open_fd, 60)
 {
 	struct adc *a = &self->a[0];
 	char name[64], buf[256];
+	long long avail = 0;
 	ssize_t n;
-	int fd;
+	int fd, e;
 
 	ASSERT_EQ(0, adc_create_unique(a, "rmo"));
 	snprintf(name, sizeof(name), "%s", a->name);
 	fd = adc_open(a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1000, 0, 0));
-	sleep_ms(100);
-	ASSERT_EQ(0, adc_rmdir(name));
+	/* wait until scans are ready, so ENODEV cannot be "no data yet" */
+	ASSERT_EQ(1, wait_readable(fd, 10000)) {
+		close(fd);
+	}
+	ASSERT_EQ(0, adc_read_ll(a, "buffer0/data_available", &avail));
+	EXPECT_LT(0, avail);
+	ASSERT_EQ(0, adc_rmdir(name)) {
+		close(fd);
+	}
 	a->devnum = -1;
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 
-	/* the stale fd must fail gracefully, not crash or hang */
 	n = read(fd, buf, sizeof(buf));
-	EXPECT_GE(0, n) {
+	e = errno;
+	EXPECT_EQ(-1, n) {
 		TH_LOG("read after rmdir returned %zd", n);
 	}
-	if (n < 0)
-		TH_LOG("read after rmdir: %s (expected)", strerror(errno));
-	close(fd);
+	EXPECT_EQ(ENODEV, e) {
+		TH_LOG("read after rmdir: %s", strerror(e));
+	}
+	/* and it stays so */
+	n = read(fd, buf, sizeof(buf));
+	e = errno;
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(ENODEV, e);
+	EXPECT_EQ(0, close(fd));
+}
+
+/* A reader blocked in read() when the device is removed */
+struct blocked_reader {
+	int fd;
+	ssize_t n;
+	int err;
+	double t_done;
+	int done;
+};
+
+static void *blocked_reader_fn(void *arg)
+{
+	struct blocked_reader *r = arg;
+	uint8_t buf[100 * 16];
+
+	r->n = read(r->fd, buf, sizeof(buf));
+	r->err = r->n < 0 ? errno : 0;
+	r->t_done = now_s();
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * rmdir while a reader is blocked in read() (1 Hz, watermark 100: it
+ * would wait 100 s): the reader wakes and gets ENODEV (dmabuf_adc.rst).
+ */
+TEST_F_TIMEOUT(cfs, rmdir_wakes_blocked_reader, 90)
+{
+	struct blocked_reader r = { .fd = -1 };
+	struct adc *a = &self->a[0];
+	char name[64];
+	pthread_t th;
+	double t;
+	int ret;
+
+	ASSERT_EQ(0, adc_create_unique(a, "rmb"));
+	snprintf(name, sizeof(name), "%s", a->name);
+	r.fd = adc_open(a, O_RDONLY);
+	ASSERT_LE(0, r.fd);
+	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1, 0, 100)) {
+		close(r.fd);
+	}
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocked_reader_fn, &r)) {
+		close(r.fd);
+	}
+	sleep_ms(500);
+	ASSERT_FALSE(__atomic_load_n(&r.done, __ATOMIC_SEQ_CST)) {
+		TH_LOG("read() returned %zd (%s) before the rmdir", r.n,
+		       strerror(r.err));
+	}
+
+	t = now_s();
+	ret = adc_rmdir(name);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("rmdir with a blocked reader: %s", strerror(-ret));
+	}
+	a->devnum = -1;
+	ASSERT_EQ(0, join_within(th, 20)) {
+		TH_LOG("reader still blocked 20 s after rmdir");
+	}
+	DIAG("rmdir_wakes_blocked_reader: read() returned %zd (%s) %.3f s after the rmdir started",
+	     r.n, r.n < 0 ? strerror(r.err) : "data", r.t_done - t);
+	EXPECT_EQ(-1, r.n);
+	EXPECT_EQ(ENODEV, r.err);
+	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
+	EXPECT_EQ(0, close(r.fd));
 }
 
 TEST_HARNESS_MAIN
