@@ -571,7 +571,7 @@ TEST_F_TIMEOUT(err, enqueue_bad_flags, 30)
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, fd, 4096));
 }
 
-/* A block already queued: EBUSY (through either ioctl number) */
+/* A block already queued: EPERM, as mainline (through either ioctl number) */
 TEST_F_TIMEOUT(err, enqueue_busy, 30)
 {
 	int fd;
@@ -579,14 +579,14 @@ TEST_F_TIMEOUT(err, enqueue_busy, 30)
 	BLOCK(0, 4096, false);
 	fd = self->blk[0].fd;
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, fd, 4096));
-	EXPECT_EQ(-EBUSY, dmabuf_enqueue(self->cfd, fd, 4096));
-	EXPECT_EQ(-EBUSY, dmabuf_enqueue_cmd(self->cfd,
+	EXPECT_EQ(-EPERM, dmabuf_enqueue(self->cfd, fd, 4096));
+	EXPECT_EQ(-EPERM, dmabuf_enqueue_cmd(self->cfd,
 					     IIO_BUFFER_DMABUF_SEED_ENQUEUE_IOCTL,
 					     fd, 0, 2048));
 	/* through another fd of the same DMABUF */
 	self->fds[0] = dup(fd);
 	ASSERT_LE(0, self->fds[0]);
-	EXPECT_EQ(-EBUSY, dmabuf_enqueue(self->cfd, self->fds[0], 4096));
+	EXPECT_EQ(-EPERM, dmabuf_enqueue(self->cfd, self->fds[0], 4096));
 
 	/* and the other way round */
 	BLOCK(1, 4096, false);
@@ -594,7 +594,7 @@ TEST_F_TIMEOUT(err, enqueue_busy, 30)
 	ASSERT_EQ(0, dmabuf_enqueue_cmd(self->cfd,
 					IIO_BUFFER_DMABUF_SEED_ENQUEUE_IOCTL,
 					fd, 0, 4096));
-	EXPECT_EQ(-EBUSY, dmabuf_enqueue(self->cfd, fd, 4096));
+	EXPECT_EQ(-EPERM, dmabuf_enqueue(self->cfd, fd, 4096));
 
 	/* completed, it may be queued again */
 	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));

@@ -482,6 +482,9 @@ pub struct Engine<F, D, M: EngineSlots<F, D>> {
     generation: u64,
     /// Removed blocks, with why, waiting for [`Engine::reap`].
     graveyard: Ring<(Entry<F, D>, Abort), M::Graveyard>,
+    /// A cyclic block another block ended: it never completes, it ends
+    /// with the next abort (as mainline's, which has no completion).
+    parked: Option<Block<D>>,
 }
 
 impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
@@ -505,6 +508,7 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
             fileio_scan_bytes: 0,
             generation: 0,
             graveyard: Ring::new(graveyard),
+            parked: None,
         }
     }
 
@@ -519,6 +523,9 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         if self.mode != Mode::Dead {
             return None;
         }
+        if let Some(block) = self.parked.take() {
+            return Some((Entry::Dmabuf(block), Abort::Removed));
+        }
         if let Some(entry) = self.queued.pop_front() {
             return Some((entry, Abort::Removed));
         }
@@ -531,9 +538,23 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         self.graveyard.len() + self.queued.len() + self.fileio.len() <= self.graveyard.capacity()
     }
 
-    /// Moves every waiting DMABUF block to the graveyard, with `abort`.
+    /// Moves every waiting DMABUF block, and a parked cyclic one, to the
+    /// graveyard, with `abort`.
     fn bury_queued(&mut self, abort: Abort) {
+        self.bury_parked(abort);
         self.queued.drain_into(&mut self.graveyard, |e| (e, abort));
+    }
+
+    /// Moves a parked cyclic block to the graveyard (where a removal
+    /// leaves it if full, [`Self::reap`] finds it).
+    fn bury_parked(&mut self, abort: Abort) {
+        if let Some(block) = self.parked.take() {
+            if let Err((Entry::Dmabuf(block), _)) =
+                self.graveyard.push_back((Entry::Dmabuf(block), abort))
+            {
+                self.parked = Some(block);
+            }
+        }
     }
 
     /// The current mode.
@@ -626,6 +647,13 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
                 |e| matches!(e, Entry::Dmabuf(b) if b.data.owner() == Owner::Seed),
                 |e| (e, Abort::Closed),
             );
+            if self
+                .parked
+                .as_ref()
+                .is_some_and(|b| b.data.owner() == Owner::Seed)
+            {
+                self.bury_parked(Abort::Closed);
+            }
             if let Some(active) = self.active.as_mut() {
                 if active.owner == Some(Owner::Seed) {
                     active.abort.get_or_insert(Abort::Closed);
@@ -766,7 +794,10 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         if self.active.is_some_and(|a| a.key == Some(key)) {
             return Some(Refusal::Busy);
         }
-        let mut cyclic_queued = self.active.is_some_and(|a| a.cyclic);
+        if self.parked.as_ref().is_some_and(|b| b.data.key() == key) {
+            return Some(Refusal::Busy);
+        }
+        let mut cyclic_queued = self.active.is_some_and(|a| a.cyclic) || self.parked.is_some();
         for e in self.queued.iter() {
             if let Entry::Dmabuf(b) = e {
                 if b.data.key() == key {
@@ -778,16 +809,16 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         if cyclic && self.direction != Direction::Out {
             return Some(Refusal::Invalid);
         }
-        // One cyclic block holds the output until it is aborted: nothing
-        // queued after it would ever play.
-        if cyclic_queued {
+        // One cyclic block at a time, until it is aborted (as mainline).
+        if cyclic && cyclic_queued {
             return Some(Refusal::Busy);
         }
         if self.queued.len() + usize::from(self.active.is_some()) >= self.queued.capacity() {
             return Some(Refusal::Full);
         }
         // Room for the whole queue in the graveyard, for a disable.
-        if self.graveyard.len() + self.queued.len() >= self.graveyard.capacity() {
+        let parked = usize::from(self.parked.is_some());
+        if self.graveyard.len() + self.queued.len() + parked >= self.graveyard.capacity() {
             return Some(Refusal::Busy);
         }
         None
@@ -866,9 +897,16 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         };
         let finished = scan_bytes == 0 || filled + scan_bytes > size;
         if finished && cyclic {
-            if let Entry::Dmabuf(b) = &mut entry {
+            if let Entry::Dmabuf(mut b) = entry {
                 b.filled = 0;
                 b.passes += 1;
+                // Another block ends the repetition after this pass; the
+                // cyclic block stays with the hardware until an abort.
+                if !self.queued.is_empty() {
+                    self.parked = Some(b);
+                    return Outcome::Requeued;
+                }
+                entry = Entry::Dmabuf(b);
             }
         }
         let flush = !finished
@@ -1438,6 +1476,37 @@ mod tests {
     }
 
     #[test]
+    fn a_block_after_a_cyclic_one_ends_its_repetition_not_its_fence() {
+        let mut e = engine(Direction::Out);
+        e.open_chardev().unwrap();
+        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        e.submit_dmabuf(seed(1, 4).cyclic()).ok().unwrap();
+        assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
+        e.submit_dmabuf(seed(2, 4)).ok().unwrap();
+        // The pass in progress ends; the cyclic block is parked, not done.
+        assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
+        assert_eq!(refused(e.submit_dmabuf(seed(1, 4))), Some(Refusal::Busy));
+        assert_eq!(
+            refused(e.submit_dmabuf(seed(3, 4).cyclic())),
+            Some(Refusal::Busy)
+        );
+        let Head::Active(Entry::Dmabuf(b)) = e.take_for_hardware() else {
+            panic!()
+        };
+        assert_eq!(b.data.key, 2);
+        assert!(matches!(
+            e.give_back(Entry::Dmabuf(b), 4, 2),
+            Outcome::Done(_)
+        ));
+        assert!(matches!(e.take_for_hardware(), Head::Stalled));
+        // Closing the char device ends it.
+        e.close_chardev();
+        assert_eq!(reap(&mut e), (vec![1], 0, vec![Abort::Closed]));
+        e.open_chardev().unwrap();
+        e.submit_dmabuf(seed(3, 4).cyclic()).ok().unwrap();
+    }
+
+    #[test]
     fn cyclic_block_repeats_until_abort_and_excludes_others() {
         let mut e = engine(Direction::Out);
         e.attach().unwrap();
@@ -1450,7 +1519,7 @@ mod tests {
             assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
         }
         assert_eq!(
-            refused(e.submit_dmabuf(mainline(2, 4))),
+            refused(e.submit_dmabuf(mainline(2, 4).cyclic())),
             Some(Refusal::Busy)
         );
         e.disable();
