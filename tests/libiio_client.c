@@ -33,14 +33,31 @@
 #define LOADER		"ld-linux-x86-64.so.2"
 #define OUT_SIZE	(1 << 20)
 
-#define RD_FREQ		20000
+/*
+ * Rates: the point is the data path through libiio, not the rate. libiio
+ * sets buffer0/length to 4 x -b (LIBIIO_NB_BLOCKS): 16384 scans, 4 s at
+ * 4 kHz, so a tool (or this test, reading its output) descheduled on a
+ * loaded machine loses nothing (a lost scan fails the ramp check) and the
+ * DAC never reaches the stale tail of iio_writedev's last buffer before
+ * it disables the DAC (see writedev_check()).
+ */
+#define LIBIIO_NB_BLOCKS 4
+#define RD_FREQ		4000
 #define RD_BUF		4096
-#define RD_SCANS	100000
-#define WR_FREQ		20000
+#define RD_SCANS	40000	/* ~2.4 buffer lengths, 10 s */
+#define WR_FREQ		4000
+#define WR_FREQ_S	2000	/* -s: 6 s from the last push to its tail */
 #define WR_BUF		4096
-#define WR_SCANS	50000
+#define WR_SCANS	30000	/* 7 full -b buffers and a partial one */
+/* what iio_writedev pushes until end of input: whole -b buffers */
+#define WR_FULL		(WR_SCANS / WR_BUF * WR_BUF)
 
-/* Per-step timeouts (slow emulation with KASAN) */
+/*
+ * Per-step timeouts (slow emulation with KASAN). The tools' own timeout
+ * for each buffer refill or push is libiio's context timeout: 1 s by
+ * default in 0.24's local backend (DEFAULT_TIMEOUT_MS), too short under
+ * TCG, so the tools run with -T 30000.
+ */
 #define INFO_TIMEOUT_S	120
 #define STREAM_TIMEOUT_S 240
 #define EXIT_TIMEOUT_S	60
@@ -290,6 +307,7 @@ FIXTURE_SETUP(libiio)
 	};
 	char path[PATH_MAX + 80];
 	unsigned int i;
+	int ret;
 
 	self->adc.devnum = -1;
 	self->dac.devnum = -1;
@@ -308,7 +326,11 @@ FIXTURE_SETUP(libiio)
 		}
 	}
 	ASSERT_EQ(0, adc_create_unique(&self->adc, "lioadc"));
-	ASSERT_EQ(0, dac_create_unique(&self->dac, "liodac"));
+	/* no teardown after a failed setup: remove the ADC here */
+	ret = dac_create_unique(&self->dac, "liodac");
+	if (ret)
+		adc_destroy(&self->adc);
+	ASSERT_EQ(0, ret);
 }
 
 FIXTURE_TEARDOWN(libiio)
@@ -528,17 +550,15 @@ static void readdev_check(struct __test_metadata *_metadata,
 	DIAG("read %" PRIu64 " bytes (%" PRIu64 " scans) in %.1f s, first scan n=%u",
 	     bytes, rc.scans, now_s() - t0, rc.first_n);
 	tool_finish(&r);
-	adc_read_ll(&self->adc, "overruns", &ov1);
-	DIAG("ADC overruns during the run: %lld", ov1 - ov0);
-	if (!adc_read_ll(&self->adc, "buffer0/length", &v))
-		DIAG("buffer0/length left by libiio: %lld (-b %d)", v, RD_BUF);
+	ASSERT_EQ(0, adc_read_ll(&self->adc, "overruns", &ov1));
 
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, c);
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_FALSE(rc.failed) {
-		TH_LOG("ramp: %s", rc.err);
+		TH_LOG("ramp: %s (ADC overruns during the run: %lld)", rc.err,
+		       ov1 - ov0);
 	}
 	EXPECT_EQ(want, bytes) {
 		TH_LOG("expected %ld scans of %zu bytes", scans, rc.l.size);
@@ -552,6 +572,9 @@ static void readdev_check(struct __test_metadata *_metadata,
 	/* libiio disabled the buffer again */
 	ASSERT_EQ(0, adc_read_ll(&self->adc, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
+	/* and set its length to 4 x -b (dmabuf_dac.rst, Standard clients) */
+	ASSERT_EQ(0, adc_read_ll(&self->adc, "buffer0/length", &v));
+	EXPECT_EQ(LIBIIO_NB_BLOCKS * RD_BUF, v);
 }
 
 TEST_F_TIMEOUT(libiio, readdev_ramp, STREAM_TIMEOUT_S + EXIT_TIMEOUT_S + 60)
@@ -563,7 +586,7 @@ TEST_F_TIMEOUT(libiio, readdev_ramp, STREAM_TIMEOUT_S + EXIT_TIMEOUT_S + 60)
 TEST_F_TIMEOUT(libiio, readdev_all_channels,
 	       STREAM_TIMEOUT_S + EXIT_TIMEOUT_S + 60)
 {
-	readdev_check(_metadata, self, ADC_ALL_TS, true, RD_SCANS / 5);
+	readdev_check(_metadata, self, ADC_ALL_TS, true, RD_SCANS / 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -604,9 +627,9 @@ static int write_until(int fd, const uint8_t *buf, size_t len, double end)
 
 /*
  * Feed iio_writedev WR_SCANS ramp scans (n from 0) on stdin, DAC at
- * WR_FREQ. @samples: pass -s WR_SCANS; otherwise iio_writedev runs until
- * end of input, which this test delays until the DAC has played all that
- * was pushed.
+ * WR_FREQ (WR_FREQ_S with @samples). @samples: pass -s WR_SCANS;
+ * otherwise iio_writedev runs until end of input, which this test delays
+ * until the DAC has played all that was pushed.
  */
 static void writedev_check(struct __test_metadata *_metadata,
 			   struct _test_data_libiio *self, bool samples)
@@ -614,19 +637,19 @@ static void writedev_check(struct __test_metadata *_metadata,
 	char bufsz[32], nscans[32];
 	const char *args[16];
 	struct scan_layout l;
-	struct dac_counters cnt = { 0 }, prev;
+	struct dac_counters cnt = { 0 };
 	struct tool_run r = { .pid = -1, .err_fd = -1 };
 	uint8_t *data;
 	long long v, length = 0;
 	double t0, end;
 	int pfd[2], n = 0, status = 0, ret, wret, c;
-	long long need;
+	const int freq = samples ? WR_FREQ_S : WR_FREQ;
 
 	layout_init(&l, ADC_CH_ALL);
 	data = malloc((size_t)WR_SCANS * l.size);
 	ASSERT_NE(NULL, data);
 	ramp_fill(&l, data, 0, WR_SCANS);
-	ASSERT_EQ(0, adc_set_ll(&self->dac, "sampling_frequency", WR_FREQ));
+	ASSERT_EQ(0, adc_set_ll(&self->dac, "sampling_frequency", freq));
 
 	snprintf(bufsz, sizeof(bufsz), "%d", WR_BUF);
 	snprintf(nscans, sizeof(nscans), "%d", WR_SCANS);
@@ -648,7 +671,7 @@ static void writedev_check(struct __test_metadata *_metadata,
 	args[n] = NULL;
 	DIAG("iio_writedev -u local: -T 30000 -b %s%s%s %s voltage0..3 < %d ramp scans (DAC at %d Hz)",
 	     bufsz, samples ? " -s " : "", samples ? nscans : "",
-	     self->dac.name, WR_SCANS, WR_FREQ);
+	     self->dac.name, WR_SCANS, freq);
 
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
 	ret = tool_spawn(&self->t, "iio_writedev", args, pfd[0], -1, &r);
@@ -670,23 +693,17 @@ static void writedev_check(struct __test_metadata *_metadata,
 
 	if (!samples && !wret) {
 		/*
-		 * Keep stdin open until the DAC has played every full
-		 * buffer iio_writedev pushed (it stops consuming), then end
-		 * the input.
+		 * Keep stdin open until the DAC has played every whole -b
+		 * buffer iio_writedev pushed, and a little longer, so that
+		 * nothing is queued when the end of input makes it disable
+		 * the DAC.
 		 */
-		need = WR_SCANS - WR_BUF;
-		memset(&prev, 0, sizeof(prev));
-		prev.consumed = -1;
-		while (now_s() < end) {
-			if (dac_read_counters(&self->dac, &cnt))
-				break;
-			if (cnt.consumed >= need && cnt.consumed == prev.consumed)
-				break;
-			prev = cnt;
-			sleep_ms(cnt.consumed >= need ? 500 : 50);
-		}
-		DIAG("DAC played %lld scans before the end of input (%.1f s)",
-		     cnt.consumed, now_s() - t0);
+		ret = dac_wait_consumed(&self->dac, WR_FULL,
+					(int)((end - now_s()) * 1000), &cnt);
+		DIAG("DAC played %lld scans before the end of input (%.1f s): %s",
+		     cnt.consumed, now_s() - t0,
+		     ret ? strerror(-ret) : "all pushed");
+		sleep_ms(500);
 	}
 	close(pfd[1]);
 
@@ -694,9 +711,8 @@ static void writedev_check(struct __test_metadata *_metadata,
 	describe_status("iio_writedev", c, status);
 	tool_finish(&r);
 	ret = dac_read_counters(&self->dac, &cnt);
-	adc_read_ll(&self->dac, "buffer0/length", &length);
-	DIAG("DAC: scans_consumed %lld, mismatches %lld, underruns %lld; buffer0/length left by libiio %lld (-b %d)",
-	     cnt.consumed, cnt.mismatches, cnt.underruns, length, WR_BUF);
+	DIAG("DAC: scans_consumed %lld, mismatches %lld, underruns %lld",
+	     cnt.consumed, cnt.mismatches, cnt.underruns);
 
 	ASSERT_EQ(0, wret);
 	ASSERT_EQ(0, c);
@@ -704,28 +720,30 @@ static void writedev_check(struct __test_metadata *_metadata,
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, cnt.mismatches);
+	/* libiio set the length to 4 x -b (dmabuf_dac.rst) */
+	ASSERT_EQ(0, adc_read_ll(&self->dac, "buffer0/length", &length));
+	EXPECT_EQ(LIBIIO_NB_BLOCKS * WR_BUF, length);
 	if (samples) {
 		/*
-		 * iio_writedev disables the buffer right after its last
-		 * write: what the DAC had queued (up to buffer0/length
-		 * scans) is dropped, unplayed. That last write was a whole
-		 * -b buffer with only its head filled (the rest repeats the
-		 * previous buffer's scans) but is never played: the DAC
-		 * still had the scans before it queued.
+		 * iio_writedev pushes WR_FULL scans in whole buffers, then a
+		 * last, partly filled buffer whole (its tail repeats the
+		 * previous buffer's scans) and disables the buffer right
+		 * after that push returned: what the DAC still had queued,
+		 * at most buffer0/length scans, is dropped unplayed. The
+		 * last push waited for room, so the DAC had played at least
+		 * everything but buffer0/length scans of it all; it never
+		 * reached the last buffer (3 buffers, 6 s at WR_FREQ_S,
+		 * ahead of it), whose stale tail would count as mismatches.
 		 */
-		need = WR_SCANS - (length > WR_BUF ? length : WR_BUF);
-		if (cnt.consumed < WR_SCANS)
-			DIAG("%lld of %d scans not played: queued when iio_writedev disabled the buffer",
-			     WR_SCANS - cnt.consumed, WR_SCANS);
+		EXPECT_LE(WR_FULL + WR_BUF - length, cnt.consumed);
+		EXPECT_GT(WR_FULL, cnt.consumed);
 	} else {
-		/* the partly filled last buffer is never pushed */
-		need = WR_SCANS - WR_BUF;
-		if (cnt.consumed < WR_SCANS)
-			DIAG("%lld of %d scans not played: the partly filled last -b buffer, which iio_writedev drops at end of input",
-			     WR_SCANS - cnt.consumed, WR_SCANS);
+		/*
+		 * Exactly the whole buffers: the partly filled last one is
+		 * never pushed.
+		 */
+		EXPECT_EQ(WR_FULL, cnt.consumed);
 	}
-	EXPECT_LE(need, cnt.consumed);
-	EXPECT_GE(WR_SCANS + WR_BUF, cnt.consumed);
 	/* libiio disabled the buffer again */
 	ASSERT_EQ(0, adc_read_ll(&self->dac, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
