@@ -275,7 +275,9 @@ impl Converter {
             let clock = ScanClock::new(hw.frequency, 0);
             if self.role == Role::Dac {
                 hw.underruns = 0;
-                hw.checker = RampChecker::default();
+                // The outputs hold the code output last (docs), until a
+                // scan is played on them.
+                hw.checker.restart();
             }
             hw.run = Some(Run {
                 clock,

@@ -976,6 +976,7 @@ struct fi_result {
 	int ret;	/* ATTACH: 0 or -errno */
 	int left;	/* fail-nth read back: 0 if the fault was injected */
 	int err;	/* -errno of the fail-nth set-up */
+	int detach;	/* DETACH after a successful ATTACH: 0 or -errno */
 };
 
 /*
@@ -1027,8 +1028,11 @@ TEST_F_TIMEOUT(defects, attach_fault_injection, 600)
 			if (pread(fd, v, sizeof(v) - 1, 0) < 0)
 				res->err = -errno;
 			res->left = atoi(v);
+			/* disarmed: a fault left over must not hit DETACH */
+			if (pwrite(fd, "0", 1, 0) < 0)
+				res->err = -errno;
 			if (res->ret == 0)
-				iio_buffer_detach(bfd, dfd);
+				res->detach = iio_buffer_detach(bfd, dfd);
 			_exit(0);
 		}
 		ret = wait_child(pid, 10000, &status);
@@ -1051,6 +1055,9 @@ TEST_F_TIMEOUT(defects, attach_fault_injection, 600)
 				TH_LOG("ATTACH without a fault: %s",
 				       strerror(-res->ret));
 			}
+			EXPECT_EQ(0, res->detach) {
+				TH_LOG("DETACH: %s", strerror(-res->detach));
+			}
 			done = true;
 		} else {
 			injected++;
@@ -1061,7 +1068,8 @@ TEST_F_TIMEOUT(defects, attach_fault_injection, 600)
 
 	/* no attachment is left: the buffer serves read() */
 	ASSERT_EQ(0, adc_buffer_enable(&self->a));
-	ret = (int)read_timeout(devfd, buf, sizeof(buf), 5000);
+	/* through the buffer fd: it holds the buffer, the device fd can't */
+	ret = (int)read_timeout(bfd, buf, sizeof(buf), 5000);
 	EXPECT_LT(0, ret) {
 		TH_LOG("read() after the injected ATTACH failures: %s",
 		       strerror(-ret));

@@ -166,6 +166,15 @@ pub struct RampChecker {
 }
 
 impl RampChecker {
+    /// Starts a new run: counters and expectation cleared, the outputs
+    /// kept (they hold the last code until a scan is played on them).
+    pub fn restart(&mut self) {
+        *self = Self {
+            last: self.last,
+            ..Self::default()
+        };
+    }
+
     /// Forgets the expected next scan: the next one starts a new ramp.
     pub fn resync(&mut self) {
         self.expected = None;
@@ -224,6 +233,20 @@ mod checker_tests {
         assert_eq!(c.consumed, 65546);
         assert_eq!(c.mismatches, 0);
         assert_eq!(c.last, [9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn restart_keeps_the_outputs_only() {
+        let layout = ScanLayout::new(0b1111, false);
+        let mut c = RampChecker::default();
+        c.check(&ramp(0, 4, &layout), &layout);
+        c.check(&ramp(9, 1, &layout), &layout);
+        c.restart();
+        assert_eq!((c.consumed, c.mismatches), (0, 0));
+        assert_eq!(c.last, [9, 10, 11, 12]);
+        // No expectation left from before.
+        c.check(&ramp(100, 2, &layout), &layout);
+        assert_eq!(c.mismatches, 0);
     }
 
     #[test]
