@@ -19,12 +19,17 @@ export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 # Only resolve (and maybe build) the test kernel when a target needs it.
 KDIR ?= $(shell scripts/build-kernel.sh)
 
+# The scripts run make themselves and read the output of some of it
+# (make -s kernelversion): run them without this make's flags, which
+# would add "Entering directory" lines after "make -C DIR".
+SCRIPT := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
+
 .PHONY: all setup module clean check run bench qemu-run unit lint
 
 all: module
 
 setup:
-	@scripts/setup.sh
+	@$(SCRIPT) scripts/setup.sh
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) modules
@@ -42,14 +47,14 @@ clean:
 	rm -rf target out
 
 check: setup
-	@scripts/check.sh
+	@$(SCRIPT) scripts/check.sh
 
 run: setup
-	@scripts/demo.sh
+	@$(SCRIPT) scripts/demo.sh
 
 bench: setup
-	@scripts/bench.sh
+	@$(SCRIPT) scripts/bench.sh
 
 qemu-run: setup module
-	@scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
+	@$(SCRIPT) scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
 		$(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)

@@ -127,27 +127,46 @@ qemu_rc=${PIPESTATUS[0]}
 set -e
 
 # --- verdict ---------------------------------------------------------------
-# Only kernel log lines (printk timestamp, possibly glued after guest output
-# without a newline) and init's kmemleak dump count: the command's own output
-# may well say "BUG" or "WARNING".
-splat_re='BUG:|KASAN|WARNING:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: lockdep|unreferenced object|suspected memory leak|Oops|refcount_t|UBSAN|sleeping function called from invalid context|Kernel panic|general protection fault|blocked for more than|Call Trace:'
+# The kernel log passes only if the guest reached its end: CMD returned
+# (exit-status), the kmemleak scan ran ("kmemleak scanned") and init got
+# to its last line ("done"); and if no kernel report is in it. Only kernel
+# log lines (printk timestamp, possibly glued after guest output without a
+# newline) and init's kmemleak dump count as reports: the command's own
+# output may well say "BUG" or "WARNING". The hang detectors (hung tasks,
+# soft and hard lockups, RCU stalls) are reports too.
+splat_re='BUG:|KASAN|WARNING:|possible circular locking dependency|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: lockdep|unreferenced object|suspected memory leak|Oops|refcount_t|UBSAN|sleeping function called from invalid context|Kernel panic|general protection fault|blocked for more than|INFO: task |hung_task|soft lockup|hard LOCKUP|watchdog: BUG|self-detected stall|detected stalls? on CPU|rcu: INFO|kthread starved|Call Trace:|printk messages dropped'
 # init echoes CMD itself: that line is the command's text, not a finding.
 console=$(grep -v '^@@qemu-run: running: ' "$logfile" || true)
 splats=$(grep -E "\\[ *[0-9]+\\.[0-9]{6}\\] .*($splat_re)" <<<"$console" || true)
 leaks=$(grep '@@kmemleak: ' <<<"$console" || true)
 status=$(sed -n 's/^.*@@qemu-run: exit-status \([0-9]\{1,\}\).*$/\1/p' <<<"$console" | tail -n 1)
+kmemleak_failed=$(sed -n 's/^.*@@qemu-run: kmemleak failed: //p' <<<"$console" | tail -n 1)
 
 rc=0
+incomplete=()
 if [ -z "$status" ]; then
-	echo "qemu-run: guest did not finish (timeout or crash)"
-	if [ "$qemu_rc" -eq 124 ]; then rc=124; else rc=1; fi
+	incomplete+=("the command did not finish (timeout or crash)")
+elif ! grep -q '@@qemu-run: kmemleak scanned' <<<"$console"; then
+	incomplete+=("the kmemleak scan did not run${kmemleak_failed:+: $kmemleak_failed}")
+fi
+if ! grep -q '@@qemu-run: done' <<<"$console"; then
+	incomplete+=("init did not reach its end")
+fi
+if [ ${#incomplete[@]} -gt 0 ]; then
+	printf 'qemu-run: GUEST DID NOT FINISH: %s\n' "${incomplete[@]}"
+	if [ "$qemu_rc" -eq 124 ]; then
+		echo "qemu-run: timed out after ${timeout_s}s"
+		rc=124
+	else
+		rc=1
+	fi
 fi
 if [ -n "$splats$leaks" ]; then
 	echo "qemu-run: KERNEL SPLATS:"
 	[ -z "$splats" ] || printf '%s\n' "$splats"
 	[ -z "$leaks" ] || printf '%s\n' "$leaks"
 	[ "$rc" -ne 0 ] || rc=1
-elif [ -n "$status" ]; then
+elif [ "$rc" -eq 0 ]; then
 	echo "qemu-run: kernel log clean"
 fi
 [ "$rc" -ne 0 ] || rc=$status

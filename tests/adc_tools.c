@@ -8,12 +8,101 @@
  * timestamp (scale 1, offset 0) as a plain integer.
  *
  * Note: on success it exits with status 1, not 0: main() returns the
- * last (positive) return value of write_sysfs_int() or poll(). Errors
- * are negative return values, i.e. exit statuses >= 128.
+ * last value it assigned to ret, poll()'s 1 in the default (poll) mode,
+ * and in the timed mode (-e) write_sysfs_int()'s 1 for enabling the
+ * buffer (fprintf()'s count of the byte "1"). Errors are negative return
+ * values, i.e. exit statuses >= 128. A failing read() ends the loop
+ * without an error status: the scan count catches it.
+ *
+ * Timing: each test's buffer holds several seconds of scans, so a reader
+ * descheduled on a loaded machine does not lose any (a lost scan is a
+ * gap in the ramp, which fails the test).
  */
 #include <math.h>
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
+
+/* ------------------------------------------------------------------ */
+/* Instances left behind                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Instances a program leaves behind are its own failure. A test killed
+ * by its timeout never runs its teardown: at exit, the main process
+ * removes every instance that was not there when it started, names it
+ * and exits with a failure status.
+ */
+static const char *const leftover_dirs[] = { CFS_TYPE_DIR, CFS_DAC_TYPE_DIR };
+static char leftover_before[2][4096];
+static pid_t leftover_pid;
+
+/* "\nNAME\nNAME\n" of the instances in @dir (just "\n" if none) */
+static void leftover_list(const char *dir, char *out, size_t size)
+{
+	struct dirent *de;
+	size_t used = 1;
+	DIR *d;
+	int n;
+
+	snprintf(out, size, "\n");
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		n = snprintf(out + used, size - used, "%s\n", de->d_name);
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+	closedir(d);
+}
+
+static void __attribute__((constructor)) leftover_start(void)
+{
+	unsigned int i;
+
+	leftover_pid = getpid();
+	for (i = 0; i < ARRAY_SIZE(leftover_dirs); i++)
+		leftover_list(leftover_dirs[i], leftover_before[i],
+			      sizeof(leftover_before[i]));
+}
+
+static void __attribute__((destructor)) leftover_check(void)
+{
+	char now[4096], key[300], path[PATH_MAX];
+	char *name, *save = NULL;
+	unsigned int i;
+	int found = 0, n;
+
+	if (getpid() != leftover_pid)
+		return;
+	for (i = 0; i < ARRAY_SIZE(leftover_dirs); i++) {
+		leftover_list(leftover_dirs[i], now, sizeof(now));
+		for (name = strtok_r(now, "\n", &save); name;
+		     name = strtok_r(NULL, "\n", &save)) {
+			snprintf(key, sizeof(key), "\n%s\n", name);
+			if (strstr(leftover_before[i], key))
+				continue;
+			found++;
+			n = iio_find_device(name);
+			if (n >= 0) {
+				snprintf(path, sizeof(path), IIO_DEV_DIR
+					 "/iio:device%d/buffer0/enable", n);
+				sysfs_write(path, "0");
+			}
+			snprintf(path, sizeof(path), "%s/%s", leftover_dirs[i],
+				 name);
+			DIAG("FAIL: instance left behind: %s (rmdir: %s)", path,
+			     rmdir(path) ? strerror(errno) : "done");
+		}
+	}
+	if (found) {
+		fflush(stdout);
+		_exit(KSFT_FAIL);
+	}
+}
 
 #define OUT_SIZE	(1 << 20)
 
@@ -26,6 +115,7 @@ FIXTURE(tool) {
 FIXTURE_SETUP(tool)
 {
 	char dir[PATH_MAX];
+	int ret;
 
 	self->a.devnum = -1;
 	self->out = malloc(OUT_SIZE);
@@ -36,8 +126,14 @@ FIXTURE_SETUP(tool)
 		TH_LOG("%s: %s", self->bin, strerror(errno));
 	}
 	ASSERT_EQ(0, adc_create_unique(&self->a, "gb"));
-	/* -a only auto-enables when no channel is enabled yet */
-	ASSERT_EQ(0, adc_set_channels(&self->a, 0));
+	/*
+	 * -a only auto-enables when no channel is enabled yet. No teardown
+	 * after a failed setup: remove the instance here.
+	 */
+	ret = adc_set_channels(&self->a, 0);
+	if (ret)
+		adc_destroy(&self->a);
+	ASSERT_EQ(0, ret);
 }
 
 FIXTURE_TEARDOWN(tool)
@@ -151,12 +247,15 @@ static void show_output(const char *out)
 	}
 }
 
-/* poll()-driven mode, device by name, auto-enable channels */
+/*
+ * poll()-driven mode, device by name, auto-enable channels: 200 Hz with
+ * a 1024-scan buffer (5 s).
+ */
 TEST_F_TIMEOUT(tool, generic_buffer_by_name, 120)
 {
 	char *argv[] = {
 		self->bin, "-n", self->a.name, "-g", "-a", "-c", "20",
-		"-l", "128", NULL,
+		"-l", "1024", NULL,
 	};
 	long long v;
 	long scans;
@@ -164,18 +263,20 @@ TEST_F_TIMEOUT(tool, generic_buffer_by_name, 120)
 
 	ASSERT_EQ(0, adc_write(&self->a, "sampling_frequency", "200"));
 	ret = run_capture(argv, self->out, OUT_SIZE, 60, &status);
-	DIAG("iio_generic_buffer -n %s -g -a -c 20 -l 128: status %#x",
+	DIAG("iio_generic_buffer -n %s -g -a -c 20 -l 1024: status %#x",
 	     self->a.name, status);
 	show_output(self->out);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("run: %s", strerror(-ret));
 	}
 	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_GE(1, WEXITSTATUS(status)) {
+	/* poll mode: poll()'s 1 */
+	EXPECT_EQ(1, WEXITSTATUS(status)) {
 		TH_LOG("exit status %d", WEXITSTATUS(status));
 	}
 	scans = check_tool_output(_metadata, self->out, self->a.devnum);
 	DIAG("iio_generic_buffer printed %ld ramp scans", scans);
+	/* every poll() wakes with at least one scan (watermark 1) */
 	ASSERT_LE(20, scans);
 
 	/* the tool disabled the buffer and its auto-enabled channels */
@@ -184,35 +285,40 @@ TEST_F_TIMEOUT(tool, generic_buffer_by_name, 120)
 	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/in_voltage0_en", &v));
 	EXPECT_EQ(0, v);
 	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/length", &v));
-	EXPECT_EQ(128, v);
+	EXPECT_EQ(1024, v);
 }
 
-/* timed (no poll) mode, device by number, force-enable all channels */
+/*
+ * timed (no poll) mode, device by number, force-enable all channels:
+ * 100 Hz with a 1024-scan buffer (10 s).
+ */
 TEST_F_TIMEOUT(tool, generic_buffer_by_number, 120)
 {
 	char num[16];
 	char *argv[] = {
 		self->bin, "-N", num, "-g", "-A", "-e", "-c", "8",
-		"-w", "100000", "-l", "256", NULL,
+		"-w", "100000", "-l", "1024", NULL,
 	};
 	long scans;
 	int status = 0, ret;
 
 	snprintf(num, sizeof(num), "%d", self->a.devnum);
-	ASSERT_EQ(0, adc_write(&self->a, "sampling_frequency", "500"));
+	ASSERT_EQ(0, adc_write(&self->a, "sampling_frequency", "100"));
 	ret = run_capture(argv, self->out, OUT_SIZE, 60, &status);
-	DIAG("iio_generic_buffer -N %s -g -A -e -c 8 -w 100000 -l 256: status %#x",
+	DIAG("iio_generic_buffer -N %s -g -A -e -c 8 -w 100000 -l 1024: status %#x",
 	     num, status);
 	show_output(self->out);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("run: %s", strerror(-ret));
 	}
 	ASSERT_TRUE(WIFEXITED(status));
-	EXPECT_GE(1, WEXITSTATUS(status)) {
+	/* timed mode: write_sysfs_int()'s 1 */
+	EXPECT_EQ(1, WEXITSTATUS(status)) {
 		TH_LOG("exit status %d", WEXITSTATUS(status));
 	}
 	scans = check_tool_output(_metadata, self->out, self->a.devnum);
 	DIAG("iio_generic_buffer printed %ld ramp scans", scans);
+	/* every blocking read() returns at least one scan (watermark 1) */
 	ASSERT_LE(8, scans);
 }
 

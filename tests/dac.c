@@ -7,8 +7,10 @@
  *
  * The DAC checks what it plays against the ramp (channel c of scan n holds
  * n + c, n following the previous scan's) and counts scans_consumed,
- * mismatches and underruns: the tests write ramps and read the counters.
- * The loopback from an ADC is in loopback.c.
+ * mismatches and underruns: the tests write ramps and read the counters,
+ * and broken ramps (a skipped, a repeated, a corrupted scan) through each
+ * interface, for which mismatches must be exactly what dmabuf_dac.rst
+ * says. The loopback from an ADC is in loopback.c.
  */
 #include <pthread.h>
 #include "kselftest_harness.h"

@@ -31,7 +31,6 @@
  *     allocated (OOM killer).
  */
 #include <pthread.h>
-#include <sys/prctl.h>
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
+#include <linux/iio/events.h>
+#include <termios.h>
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 
@@ -411,9 +413,11 @@ TEST_F_TIMEOUT(err, enqueue_foreign_udmabuf, 30)
 	struct udmabuf_create c = { 0 };
 	int dev, memfd, fd;
 
+	/* configured in the test kernel (CONFIG_UDMABUF): must be there */
 	dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		SKIP(return, "/dev/udmabuf: %s", strerror(errno));
+	ASSERT_LE(0, dev) {
+		TH_LOG("/dev/udmabuf: %s", strerror(errno));
+	}
 	self->fds[0] = dev;
 	memfd = memfd_create("udmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	ASSERT_LE(0, memfd);
@@ -442,9 +446,11 @@ TEST_F_TIMEOUT(err, enqueue_foreign_dma_heap, 30)
 	struct dma_heap_allocation_data d = { 0 };
 	int heap;
 
+	/* configured in the test kernel (DMABUF_HEAPS_SYSTEM): must be there */
 	heap = open("/dev/dma_heap/system", O_RDWR | O_CLOEXEC);
-	if (heap < 0)
-		SKIP(return, "/dev/dma_heap/system: %s", strerror(errno));
+	ASSERT_LE(0, heap) {
+		TH_LOG("/dev/dma_heap/system: %s", strerror(errno));
+	}
 	self->fds[0] = heap;
 	d.len = 4 * page_size();
 	d.fd_flags = O_RDWR | O_CLOEXEC;
@@ -677,6 +683,62 @@ TEST_F_TIMEOUT(err, enodev_after_rmdir, 30)
 	EXPECT_EQ(1, self->blk[0].map[0]);
 	EXPECT_EQ(0, close(self->cfd));
 	self->cfd = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Other ioctls                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Any ioctl but ALLOC and ENQUEUE (and its alias): ENOTTY. Among them the
+ * mainline ATTACH/DETACH (same 'i' numbers 0x92/0x93, another argument
+ * size), the IIO device's own ioctls, dma-buf's and a terminal's; nothing
+ * is allocated or queued by them.
+ */
+TEST_F_TIMEOUT(err, unknown_ioctl_enotty, 30)
+{
+	static const struct { unsigned long cmd; const char *name; } cmds[] = {
+		{ IIO_BUFFER_DMABUF_ATTACH_IOCTL, "IIO_BUFFER_DMABUF_ATTACH_IOCTL" },
+		{ IIO_BUFFER_DMABUF_DETACH_IOCTL, "IIO_BUFFER_DMABUF_DETACH_IOCTL" },
+		{ IIO_BUFFER_GET_FD_IOCTL, "IIO_BUFFER_GET_FD_IOCTL" },
+		{ IIO_GET_EVENT_FD_IOCTL, "IIO_GET_EVENT_FD_IOCTL" },
+		{ _IOR('i', 0x92, struct iio_dmabuf_alloc_req), "ALLOC as _IOR" },
+		{ _IOWR('i', 0x92, struct iio_dmabuf_alloc_req), "ALLOC as _IOWR" },
+		{ _IOW('i', 0x92, __u64), "ALLOC with an 8-byte argument" },
+		{ _IOW('i', 0x94, __u64), "ENQUEUE with an 8-byte argument" },
+		{ _IOW('i', 0x95, struct iio_dmabuf), "_IOW('i', 0x95)" },
+		{ _IO('i', 0x92), "_IO('i', 0x92)" },
+		{ DMA_BUF_IOCTL_SYNC, "DMA_BUF_IOCTL_SYNC" },
+		{ DMA_BUF_IOCTL_EXPORT_SYNC_FILE, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE" },
+		{ TCGETS, "TCGETS" },
+		{ FIONREAD, "FIONREAD" },
+		{ 0, "0" },
+		{ 0xffffffffu, "0xffffffff" },
+	};
+	uint8_t arg[64];
+	unsigned int i;
+	int ret, e;
+
+	BLOCK(0, 4096, false);
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		memset(arg, 0, sizeof(arg));
+		/* for the fd-taking ones: a valid DMABUF fd */
+		memcpy(arg, &self->blk[0].fd, sizeof(int));
+		ret = ioctl(self->cfd, cmds[i].cmd, arg);
+		e = errno;
+		if (ret > 0)
+			close(ret);
+		EXPECT_EQ(-1, ret) {
+			TH_LOG("%s (%#lx) returned %d", cmds[i].name,
+			       cmds[i].cmd, ret);
+		}
+		EXPECT_EQ(ENOTTY, e) {
+			TH_LOG("%s (%#lx): %s", cmds[i].name, cmds[i].cmd,
+			       strerror(e));
+		}
+	}
+	/* nothing was queued: ENQUEUE of that block works (no EBUSY) */
+	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, 4096));
 }
 
 /* ------------------------------------------------------------------ */
