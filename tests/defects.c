@@ -986,7 +986,7 @@ struct fi_result {
  * afterwards the buffer must not count a phantom attachment: enabled, it
  * serves read().
  */
-TEST_F_TIMEOUT(defects, attach_fault_injection, 600)
+TEST_F_TIMEOUT(defects, attach_fault_injection, 240)
 {
 	int devfd, bfd, dfd, memfd, n, status, ret, injected = 0;
 	struct fi_result *res;
