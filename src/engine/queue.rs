@@ -97,8 +97,15 @@ impl<T, S: Slots<T>> Ring<T, S> {
         self.len == 0
     }
 
+    /// The slot of the `i`-th element (`i <= capacity`). No division: a
+    /// run-time divisor would bring a panic path objtool does not know.
     fn slot(&self, i: usize) -> usize {
-        (self.head + i) % self.capacity()
+        let at = self.head.wrapping_add(i);
+        if at >= self.capacity() {
+            at.wrapping_sub(self.capacity())
+        } else {
+            at
+        }
     }
 
     /// Appends at the tail, or hands the element back when full.
@@ -117,7 +124,7 @@ impl<T, S: Slots<T>> Ring<T, S> {
         if self.len == self.capacity() {
             return Err(value);
         }
-        self.head = self.slot(self.capacity() - 1);
+        self.head = self.slot(self.capacity().wrapping_sub(1));
         self.slots[self.head] = Some(value);
         self.len += 1;
         Ok(())
