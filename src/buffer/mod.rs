@@ -296,6 +296,7 @@ impl BlockBuffer {
     }
 }
 
+#[vtable]
 impl BufferOps for BlockBuffer {
     type Attached = AttachedDmabuf;
 

@@ -10,11 +10,22 @@
 //! work item, after the fence signalled), and still uses the device.
 
 use crate::bindings;
-use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::{device::Device, faux, prelude::*, str::CStr, sync::aref::ARef};
+use kernel::{
+    device::Device,
+    faux,
+    prelude::*,
+    str::CStr,
+    sync::{aref::ARef, global_lock},
+};
 
-/// The device of the module's [`DmaDevice`], for `shared`.
-static SHARED: AtomicPtr<bindings::device> = AtomicPtr::new(core::ptr::null_mut());
+global_lock! {
+    /// A reference to the module's DMA device while it exists. The IIO
+    /// software-device `probe` callback carries no context (it gets a name
+    /// only), so the converters it creates find the device here.
+    // SAFETY: Initialised by `DmaDevice::new`, in module init, before any
+    // converter can be probed.
+    unsafe(uninit) static SHARED: Mutex<Option<ARef<Device>>> = None;
+}
 
 /// The module's DMA device; dropping it (at module exit) removes it.
 pub(crate) struct DmaDevice {
@@ -23,8 +34,11 @@ pub(crate) struct DmaDevice {
 
 impl DmaDevice {
     /// Creates `/sys/devices/faux/<name>` with a 64-bit DMA mask and makes
-    /// it the device [`DmaDevice::shared`] returns.
+    /// it the device [`DmaDevice::shared`] returns. Once per module load.
     pub(crate) fn new(name: &CStr) -> Result<Self> {
+        // SAFETY: Module init calls this once, before anything else uses
+        // the lock.
+        unsafe { SHARED.init() };
         let faux = faux::Registration::new(name, None)?;
         let this = Self { faux };
         // SAFETY: A registered device; the helper points its `dma_mask` at
@@ -32,7 +46,7 @@ impl DmaDevice {
         kernel::error::to_result(unsafe {
             bindings::iio_dmabuf_helper_dma_coerce_mask_64(raw_device(this.device()))
         })?;
-        SHARED.store(raw_device(this.device()), Ordering::Release);
+        *SHARED.lock() = Some(this.device().into());
         Ok(this)
     }
 
@@ -44,21 +58,14 @@ impl DmaDevice {
     /// A reference to the module's DMA device (`ENODEV` outside the
     /// module's lifetime).
     pub(crate) fn shared() -> Result<ARef<Device>> {
-        let dev = SHARED.load(Ordering::Acquire);
-        if dev.is_null() {
-            return Err(ENODEV);
-        }
-        // SAFETY: Published by `new` and withdrawn by `drop` before the
-        // registration goes; callers run while the module is live (device
-        // probes), when the registration holds the device.
-        let dev: &Device = unsafe { Device::from_raw(dev) };
-        Ok(dev.into())
+        SHARED.lock().clone().ok_or(ENODEV)
     }
 }
 
 impl Drop for DmaDevice {
     fn drop(&mut self) {
-        SHARED.store(core::ptr::null_mut(), Ordering::Release);
+        // Our reference goes before the registration does.
+        SHARED.lock().take();
     }
 }
 

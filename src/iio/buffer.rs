@@ -15,8 +15,9 @@ use core::{
 };
 use kernel::ffi;
 use kernel::{
+    build_error,
     device::Device,
-    error::from_result,
+    error::{from_result, VTABLE_DEFAULT_ERROR},
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
@@ -30,46 +31,67 @@ pub(crate) use crate::engine::queue::Direction;
 /// What a buffer implementation provides. The IIO core serialises
 /// `enable`/`disable` and the parameter changes under the device lock.
 ///
-/// The `*_dmabuf` hooks serve the mainline DMABUF API (ATTACH, DETACH,
-/// ENQUEUE on the buffer's file descriptor); the core creates the fences.
+/// Optional callbacks (`#[vtable]`): read() for input buffers, write() for
+/// output buffers, and the mainline DMABUF API (ATTACH, DETACH, ENQUEUE on
+/// the buffer's file descriptor; the core creates the fences), which is
+/// offered only when all four `*_dmabuf`/`dma_device` hooks are there:
+/// without them the core refuses ATTACH (`EPERM`).
+#[vtable]
 pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
-    /// What the buffer keeps per attached DMABUF.
+    /// What the buffer keeps per attached DMABUF (`()` without DMABUF
+    /// support).
     type Attached: Send + Sync + 'static;
 
     /// A DMABUF is being attached (its reservation lock is held).
-    fn attach_dmabuf(buf: &Buffer<Self>, attachment: &Attachment<'_>) -> Result<Self::Attached>;
+    fn attach_dmabuf(_buf: &Buffer<Self>, _attachment: &Attachment<'_>) -> Result<Self::Attached> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// A DMABUF is detached, after every fence of its enqueues signalled.
-    fn detach_dmabuf(buf: &Buffer<Self>, attached: Self::Attached);
+    fn detach_dmabuf(_buf: &Buffer<Self>, _attached: Self::Attached) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Queues `bytes_used` bytes of an attached DMABUF with the core's
     /// `fence`. Runs in a fence-signalling section with the queue lock
     /// held: no allocation, no sleeping lock. On error the core signals
     /// the fence, so the buffer must not keep it.
     fn enqueue_dmabuf(
-        queue: &QueueHeld<'_, Self>,
-        attached: &Self::Attached,
-        fence: &CoreFence,
-        bytes_used: usize,
-        cyclic: bool,
-    ) -> Result;
+        _queue: &QueueHeld<'_, Self>,
+        _attached: &Self::Attached,
+        _fence: &CoreFence,
+        _bytes_used: usize,
+        _cyclic: bool,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// The device DMABUFs are attached to, for DMA mapping.
-    fn dma_device(buf: &Buffer<Self>) -> &Device;
+    fn dma_device(_buf: &Buffer<Self>) -> &Device {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Copies whole scans into `out`; returns the bytes written, 0 if none
     /// are ready.
-    fn read(buf: &Buffer<Self>, out: &mut UserSliceWriter) -> Result<usize>;
+    fn read(_buf: &Buffer<Self>, _out: &mut UserSliceWriter) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Scans ready for reading.
-    fn data_available(buf: &Buffer<Self>) -> usize;
+    fn data_available(_buf: &Buffer<Self>) -> usize {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Takes whole scans from `input` (output buffers); returns the bytes
     /// taken, 0 if there is no room.
-    fn write(buf: &Buffer<Self>, input: &mut UserSliceReader) -> Result<usize>;
+    fn write(_buf: &Buffer<Self>, _input: &mut UserSliceReader) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// Whether write() would take data now (non-zero when it would).
-    fn space_available(buf: &Buffer<Self>) -> usize;
+    fn space_available(_buf: &Buffer<Self>) -> usize {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// The buffer is being enabled.
     fn enable(buf: &Buffer<Self>) -> Result;
@@ -358,20 +380,52 @@ impl Drop for DoneFence {
 struct Adapter<T>(PhantomData<T>);
 
 impl<T: BufferOps> Adapter<T> {
+    /// The mainline DMABUF hooks come together or not at all.
+    const DMABUF: bool =
+        T::HAS_ATTACH_DMABUF && T::HAS_DETACH_DMABUF && T::HAS_ENQUEUE_DMABUF && T::HAS_DMA_DEVICE;
+
     const ACCESS: bindings::iio_buffer_access_funcs = bindings::iio_buffer_access_funcs {
-        read: Some(Self::read),
-        data_available: Some(Self::data_available),
-        write: Some(Self::write),
-        space_available: Some(Self::space_available),
+        read: if T::HAS_READ { Some(Self::read) } else { None },
+        data_available: if T::HAS_DATA_AVAILABLE {
+            Some(Self::data_available)
+        } else {
+            None
+        },
+        write: if T::HAS_WRITE {
+            Some(Self::write)
+        } else {
+            None
+        },
+        space_available: if T::HAS_SPACE_AVAILABLE {
+            Some(Self::space_available)
+        } else {
+            None
+        },
         set_bytes_per_datum: Some(Self::set_bytes_per_datum),
         set_length: Some(Self::set_length),
         enable: Some(Self::enable),
         disable: Some(Self::disable),
         release: Some(Self::release),
-        attach_dmabuf: Some(Self::attach_dmabuf),
-        detach_dmabuf: Some(Self::detach_dmabuf),
-        enqueue_dmabuf: Some(Self::enqueue_dmabuf),
-        get_dma_dev: Some(Self::get_dma_dev),
+        attach_dmabuf: if Self::DMABUF {
+            Some(Self::attach_dmabuf)
+        } else {
+            None
+        },
+        detach_dmabuf: if Self::DMABUF {
+            Some(Self::detach_dmabuf)
+        } else {
+            None
+        },
+        enqueue_dmabuf: if Self::DMABUF {
+            Some(Self::enqueue_dmabuf)
+        } else {
+            None
+        },
+        get_dma_dev: if Self::DMABUF {
+            Some(Self::get_dma_dev)
+        } else {
+            None
+        },
         lock_queue: Some(Self::lock_queue),
         unlock_queue: Some(Self::unlock_queue),
         modes: bindings::INDIO_BUFFER_HARDWARE,
