@@ -1082,7 +1082,8 @@ TEST_F_TIMEOUT(dmab, sigkill_waiter, 60)
 TEST_F_TIMEOUT(dmab, overrun_gap_equals_count, 60)
 {
 	const long long freq = 10000;
-	const size_t na = 1000, nb = 20000, nabs = 1000000;
+	/* b (5 s) leaves time to queue the absorber before it is full */
+	const size_t na = 1000, nb = 50000, nabs = 1000000;
 	struct dmabuf_block *a = &self->blk[0], *b = &self->blk[1];
 	struct dmabuf_block *absorber = &self->blk[2];
 	struct ramp_check rc;
@@ -1112,7 +1113,7 @@ TEST_F_TIMEOUT(dmab, overrun_gap_equals_count, 60)
 	sleep_ms(200);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, nb * SCAN);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, absorber, nabs * SCAN);
-	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 20000));
+	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 30000));
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov2));
 	sleep_ms(300);
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov3));
