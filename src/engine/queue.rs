@@ -916,10 +916,14 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
                 entry = Entry::Dmabuf(b);
             }
         }
+        // A partly filled input block goes to the reader early only when
+        // that makes the watermark reachable: otherwise blocks fill whole,
+        // and the buffer holds its length whatever the watermark.
         let flush = !finished
             && self.direction == Direction::In
             && matches!(entry, Entry::Fileio(_))
-            && filled >= self.flush_bytes;
+            && self.available < self.flush_bytes
+            && self.available + filled >= self.flush_bytes;
         if (finished && !cyclic) || flush {
             return self.finish(entry);
         }
@@ -1258,6 +1262,22 @@ mod tests {
         assert_eq!(e.available(), 4);
         let b = e.take_for_read().unwrap().unwrap();
         assert_eq!((b.filled, b.size), (4, 8));
+    }
+
+    #[test]
+    fn flushing_for_the_watermark_does_not_shrink_the_buffer() {
+        // Watermark 1 scan: the first scan is handed over at once; with
+        // it unread, later blocks fill whole.
+        let mut e = engine(Direction::In);
+        e.enable(&mut kernel_blocks(4, 8), 2, 2).unwrap();
+        assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
+        for _ in 0..3 {
+            for _ in 0..3 {
+                assert!(matches!(run(&mut e, 2, 2), Outcome::Requeued));
+            }
+            assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
+        }
+        assert_eq!(e.available(), 2 + 3 * 8);
     }
 
     #[test]
