@@ -3,8 +3,10 @@
  * C helpers of the iio_dmabuf module: the IIO API's static inline
  * functions and macros, wrapped so that Rust can call them.
  */
+#include <linux/anon_inodes.h>
 #include <linux/dma-mapping.h>
 #include <linux/fcntl.h>
+#include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
@@ -86,17 +88,26 @@ void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer)
 
 /*
  * An IIO buffer can outlive its device (an fd from IIO_BUFFER_GET_FD_IOCTL
- * keeps it), and its release callback is module code: each buffer pins the
- * module until it is released.
+ * or an attachment keeps it), and its release callback is module code. A
+ * module_put() at the end of that callback would leave its last
+ * instructions racing an unload. Each buffer holds instead an internal file
+ * whose fops are owned by this module: the VFS pins the module while the
+ * file exists, and drops the pin itself, in __fput() after our release
+ * returned (fput() defers that), so no module code runs after the last put.
  */
-void iio_dmabuf_helper_module_get(void)
+static const struct file_operations iio_dmabuf_pin_fops = {
+	.owner = THIS_MODULE,
+};
+
+struct file *iio_dmabuf_helper_pin_module(void)
 {
-	__module_get(THIS_MODULE);
+	return anon_inode_getfile("iio_dmabuf:pin", &iio_dmabuf_pin_fops, NULL,
+				  O_RDONLY);
 }
 
-void iio_dmabuf_helper_module_put(void)
+void iio_dmabuf_helper_unpin_module(struct file *pin)
 {
-	module_put(THIS_MODULE);
+	fput(pin);
 }
 
 const char *iio_dmabuf_helper_dev_name(struct device *dev)

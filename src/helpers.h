@@ -27,8 +27,8 @@ void iio_dmabuf_helper_swd_group_init(struct iio_sw_device *swd,
 /* Implemented in Rust (src/iio/sw_device.rs). */
 void iio_dmabuf_swd_release(struct iio_sw_device *swd);
 void iio_dmabuf_helper_buffer_wake(struct iio_buffer *buffer);
-void iio_dmabuf_helper_module_get(void);
-void iio_dmabuf_helper_module_put(void);
+struct file *iio_dmabuf_helper_pin_module(void);
+void iio_dmabuf_helper_unpin_module(struct file *pin);
 const char *iio_dmabuf_helper_dev_name(struct device *dev);
 unsigned long long iio_dmabuf_helper_dmabuf_max_bytes(void);
 

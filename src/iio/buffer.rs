@@ -121,6 +121,47 @@ pub(crate) struct Buffer<T> {
     unregistered: AtomicBool,
     #[pin]
     data: T,
+    /// The module stays loaded while the buffer exists: its callbacks are
+    /// module code. Dropped last (fields drop in order).
+    _pin: ModulePin,
+}
+
+/// Keeps this module loaded until dropped, and has the VFS release that
+/// hold after the dropping code returned: an internal file whose fops this
+/// module owns, put with `fput` (which defers the final put). So no module
+/// code runs after the last reference of the module is gone.
+///
+/// # Invariants
+///
+/// `file` is a file made by `iio_dmabuf_helper_pin_module` of which this
+/// value owns the only reference.
+struct ModulePin {
+    file: NonNull<bindings::file>,
+}
+
+// SAFETY: A file reference may be put from any thread.
+unsafe impl Send for ModulePin {}
+// SAFETY: Shared references do nothing with the file.
+unsafe impl Sync for ModulePin {}
+
+impl ModulePin {
+    fn new() -> Result<Self> {
+        // SAFETY: No requirement; a new file, or an error pointer.
+        let file =
+            kernel::error::from_err_ptr(unsafe { bindings::iio_dmabuf_helper_pin_module() })?;
+        // INVARIANT: A new file, its reference ours.
+        Ok(Self {
+            // SAFETY: Not an error pointer, hence not NULL.
+            file: unsafe { NonNull::new_unchecked(file) },
+        })
+    }
+}
+
+impl Drop for ModulePin {
+    fn drop(&mut self) {
+        // SAFETY: The reference this value owns (type invariant).
+        unsafe { bindings::iio_dmabuf_helper_unpin_module(self.file.as_ptr()) };
+    }
 }
 
 // SAFETY: The C part is protected by the IIO core's locks and its kref;
@@ -181,12 +222,10 @@ impl<T: BufferOps> Buffer<T> {
                 }),
                 unregistered: AtomicBool::new(false),
                 data <- data,
+                _pin: ModulePin::new()?,
             }),
             GFP_KERNEL,
         )?;
-        // The release callback is module code: pin the module until then.
-        // SAFETY: Calling a helper with no requirements.
-        unsafe { bindings::iio_dmabuf_helper_module_get() };
         // SAFETY: Leaked here, freed by `release` (never moved: stays pinned).
         let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
         // SAFETY: The kref starts at 1, owned by the returned `ARef`.
@@ -645,10 +684,9 @@ impl<T: BufferOps> Adapter<T> {
     /// Called by the IIO core once, when the last reference is dropped.
     unsafe extern "C" fn release(buffer: *mut bindings::iio_buffer) {
         // SAFETY: By the type invariant of `Buffer`, this is a leaked
-        // `KBox<Buffer<T>>` and nobody references it any more.
+        // `KBox<Buffer<T>>` and nobody references it any more. Its
+        // `ModulePin` goes last: the module stays loaded until the VFS puts
+        // the pin, after this returned.
         drop(unsafe { KBox::from_raw(buffer.cast::<Buffer<T>>()) });
-        // SAFETY: Balances the `module_get` of `Buffer::new`. Nothing of this
-        // module runs after this tail call but the return.
-        unsafe { bindings::iio_dmabuf_helper_module_put() };
     }
 }
