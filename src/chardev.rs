@@ -7,6 +7,7 @@
 use crate::bindings;
 use core::marker::PhantomData;
 use kernel::{
+    device::Device,
     error::{from_result, to_result},
     ffi,
     fs::File,
@@ -53,24 +54,23 @@ unsafe impl<T: CharDevice> Sync for Registration<T> {}
 
 impl<T: CharDevice> Registration<T> {
     /// Registers `/dev/<name>` with permissions `mode`, as a child of
-    /// `parent` in sysfs.
-    ///
-    /// # Safety
-    ///
-    /// `parent` must be a valid device that outlives the registration.
-    pub(crate) unsafe fn new(
+    /// `parent` in sysfs (the driver core keeps a reference to the parent
+    /// while the node exists).
+    pub(crate) fn new(
         name: CString,
-        parent: *mut bindings::device,
+        parent: &Device,
         mode: u16,
         data: Arc<T>,
     ) -> impl PinInit<Self, Error> {
+        let parent = crate::dma::device::raw_device(parent);
         try_pin_init!(&this in Self {
             data,
             name,
             misc <- Opaque::try_ffi_init(move |misc: *mut bindings::miscdevice| {
                 // SAFETY: `misc` is writable and pinned; `name` lives in
-                // `self` (already initialised: fields initialise in order),
-                // and `parent` outlives the registration by requirement.
+                // `self` (already initialised: fields initialise in order);
+                // `parent` is a live device, and the misc device made as its
+                // child takes its own reference to it.
                 unsafe {
                     misc.write_bytes(0, 1);
                     (*misc).minor = bindings::MISC_DYNAMIC_MINOR as i32;

@@ -544,10 +544,9 @@ impl ConverterInstance {
         let iio = Registration::new(name, Some(&dma_dev), &channels(role), driver, &buffer)?;
         let node = CString::try_from_fmt(fmt!("{}-dmabuf0", iio.dev_name()))?;
         let channel = Arc::new(DmabufChannel::new(buffer.clone()), GFP_KERNEL)?;
-        // SAFETY: The IIO device outlives the char device: `_chardev`
-        // drops first.
+        // `_chardev` drops first: the node goes before its parent.
         let chardev = KBox::pin_init(
-            unsafe { chardev::Registration::new(node, iio.device_ptr(), 0o600, channel) },
+            chardev::Registration::new(node, iio.device(), 0o600, channel),
             GFP_KERNEL,
         )?;
         Ok(Self {

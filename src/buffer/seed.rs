@@ -29,23 +29,17 @@ use kernel::{
     ioctl::_IOW,
     prelude::*,
     sync::{aref::ARef, ArcBorrow},
-    transmute::FromBytes,
     uaccess::{UserPtr, UserSlice},
 };
 
 /// `struct iio_dmabuf_alloc_req`
-#[repr(C)]
 #[derive(Clone, Copy)]
 struct AllocReq {
     size: u64,
     resv: u64,
 }
 
-// SAFETY: Plain integers: every bit pattern is valid.
-unsafe impl FromBytes for AllocReq {}
-
 /// `struct iio_dmabuf`
-#[repr(C)]
 #[derive(Clone, Copy)]
 struct IioDmabuf {
     fd: u32,
@@ -53,20 +47,34 @@ struct IioDmabuf {
     bytes_used: u64,
 }
 
-// SAFETY: Plain integers: every bit pattern is valid.
-unsafe impl FromBytes for IioDmabuf {}
-
-const ALLOC: u32 = _IOW::<AllocReq>(b'i' as u32, 0x92);
-const SEED_ENQUEUE: u32 = _IOW::<IioDmabuf>(b'i' as u32, 0x93);
-const ENQUEUE: u32 = _IOW::<IioDmabuf>(b'i' as u32, 0x94);
+// The uAPI structs are packed C layouts of plain integers (no padding):
+// read field by field, in order, as the user wrote them.
+const ALLOC: u32 = _IOW::<[u64; 2]>(b'i' as u32, 0x92);
+const SEED_ENQUEUE: u32 = _IOW::<[u64; 2]>(b'i' as u32, 0x93);
+const ENQUEUE: u32 = _IOW::<[u64; 2]>(b'i' as u32, 0x94);
 
 /// `IIO_BUFFER_DMABUF_CYCLIC`
 const IIO_BUFFER_DMABUF_CYCLIC: u32 = 1;
 
-fn read_arg<T: FromBytes>(arg: usize) -> Result<T> {
-    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
-        .reader()
-        .read::<T>()
+impl AllocReq {
+    fn read(arg: usize) -> Result<Self> {
+        let mut r = UserSlice::new(UserPtr::from_addr(arg), 16).reader();
+        Ok(Self {
+            size: r.read::<u64>()?,
+            resv: r.read::<u64>()?,
+        })
+    }
+}
+
+impl IioDmabuf {
+    fn read(arg: usize) -> Result<Self> {
+        let mut r = UserSlice::new(UserPtr::from_addr(arg), 16).reader();
+        Ok(Self {
+            fd: r.read::<u32>()?,
+            flags: r.read::<u32>()?,
+            bytes_used: r.read::<u64>()?,
+        })
+    }
 }
 
 /// The char device of one IIO buffer.
@@ -102,14 +110,14 @@ impl CharDevice for DmabufChannel {
         let nonblock = file.flags() & kernel::bindings::O_NONBLOCK != 0;
         match cmd {
             ALLOC => {
-                let req: AllocReq = read_arg(arg)?;
+                let req = AllocReq::read(arg)?;
                 if req.resv != 0 {
                     return Err(EINVAL);
                 }
                 alloc(&this.buffer, req.size)?.into_fd()
             }
             ENQUEUE | SEED_ENQUEUE => {
-                let req: IioDmabuf = read_arg(arg)?;
+                let req = IioDmabuf::read(arg)?;
                 enqueue(&this.buffer, req, nonblock)?;
                 Ok(0)
             }

@@ -365,10 +365,16 @@ impl<D: Driver> Registration<D> {
 }
 
 impl<D: Driver> Registration<D> {
-    /// The `struct device` of the IIO device, e.g. as a parent.
-    pub(crate) fn device_ptr(&self) -> *mut kernel::bindings::device {
+    fn device_ptr(&self) -> *mut kernel::bindings::device {
         // SAFETY: Allocated, by the type invariant.
         unsafe { &raw mut (*self.indio_dev.as_ptr()).dev }
+    }
+
+    /// The `struct device` of the IIO device, e.g. as a parent.
+    pub(crate) fn device(&self) -> &kernel::device::Device {
+        // SAFETY: The IIO device's `struct device` is initialised and
+        // alive while the registration is (type invariant).
+        unsafe { kernel::device::Device::from_raw(self.device_ptr()) }
     }
 
     /// The device's name in sysfs and /dev, `iio:deviceN`.
