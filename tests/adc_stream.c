@@ -13,6 +13,12 @@
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 
+/*
+ * Tests that rely on the whole `length` of buffer as slack set the
+ * watermark to length / 32, the size of the fileio blocks: with a smaller
+ * watermark, blocks handed over at the watermark hold fewer scans and the
+ * buffer holds less than `length` (holds_length_scans).
+ */
 #define BUF_SCANS	65536
 #define MAX_SCAN	16
 #define BUF_BYTES	(BUF_SCANS * MAX_SCAN)
@@ -351,7 +357,7 @@ TEST_F_TIMEOUT(stream, ramp_1M_scans, 400)
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, RAMP_FREQ,
-				   RAMP_LENGTH, 4096));
+				   RAMP_LENGTH, RAMP_LENGTH / 32));
 	t = now_s();
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 
@@ -448,8 +454,9 @@ TEST_F_TIMEOUT(tsclock, scans_follow_the_clock, 120)
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, BUF_SCANS,
-				   freq / 20));
+	/* 8 s of buffer */
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, freq * 8,
+				   freq * 8 / 32));
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 	/* 3.5 s of scans */
 	ret = exact_stream(self->fd, &ex, clk, freq * 7 / 2, 90, self->buf,
@@ -463,7 +470,7 @@ TEST_F_TIMEOUT(tsclock, scans_follow_the_clock, 120)
 	}
 	EXPECT_EQ(ov0, ov1);
 	EXPECT_TS0_IN(&ex, t0, t1);
-	/* woken at the watermark (50 ms of scans): not seconds behind */
+	/* woken at the watermark (250 ms of scans): not seconds behind */
 	EXPECT_GE(2000000000LL, ex.last_lag);
 }
 
@@ -841,7 +848,7 @@ TEST_F_TIMEOUT(subset, ramp, 120)
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, adc_start(&self->a, variant->mask, ADC_DEFAULT_FREQ,
-			       16384, 256));
+			       65536, 65536 / 32));
 	/* 300 scans and most of another: whole scans only */
 	ASSERT_EQ(1, wait_readable(self->fd, 20000));
 	n = read(self->fd, self->buf, 300 * sz + sz - 1);
@@ -885,8 +892,8 @@ TEST_F_TIMEOUT(stream, two_instances, 120)
 	ASSERT_LE(0, self->fd);
 	self->fd2 = adc_open(&self->b, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd2);
-	ASSERT_EQ(0, adc_start(&self->a, ra.l.mask, 10000, 16384, 64));
-	ASSERT_EQ(0, adc_start(&self->b, rb.l.mask, 5000, 16384, 64));
+	ASSERT_EQ(0, adc_start(&self->a, ra.l.mask, 10000, 65536, 65536 / 32));
+	ASSERT_EQ(0, adc_start(&self->b, rb.l.mask, 5000, 65536, 65536 / 32));
 
 	end = now_s() + 60;
 	while ((ra.scans < want || rb.scans < want) && now_s() < end) {
@@ -923,7 +930,7 @@ TEST_F_TIMEOUT(stream, two_instances, 120)
 /*
  * The buffer holds `length` scans whatever the watermark (IIO ABI; the
  * fileio buffer splits its length into blocks): at 1 kHz with watermark
- * 1, a reader that sleeps 1 s (1000 scans) into 2048 scans of buffer
+ * 1, a reader that sleeps 1 s (1000 scans) into 4096 scans of buffer
  * loses nothing.
  */
 TEST_F_TIMEOUT(stream, holds_length_scans, 60)
@@ -938,7 +945,7 @@ TEST_F_TIMEOUT(stream, holds_length_scans, 60)
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 2048, 1));
+	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	t = now_s();
 	sleep_ms(1000);
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
@@ -1091,7 +1098,8 @@ TEST_F_TIMEOUT(stream, sine_exact, 60)
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 10000, BUF_SCANS, 1000));
+	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 10000, BUF_SCANS,
+			       BUF_SCANS / 32));
 	ret = exact_stream(self->fd, &ex, clk, 20000, 60, self->buf, BUF_BYTES);
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
 	adc_buffer_disable(&self->a);
@@ -1135,7 +1143,8 @@ TEST_F_TIMEOUT(stream, max_rate, 300)
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
 	self->fd = adc_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, hi, 1 << 20, 16384));
+	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, hi, 1 << 20,
+				   (1 << 20) / 32));
 	t = now_s();
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 	ret = exact_stream(self->fd, &ex, clk, 2 * hi, 240, big, len);
