@@ -78,7 +78,9 @@ pub(super) fn read(buf: &Buffer<BlockBuffer>, out: &mut UserSliceWriter) -> Resu
 pub(super) fn write(buf: &Buffer<BlockBuffer>, input: &mut UserSliceReader) -> Result<usize> {
     // Data may be written before the enable that sets bytes_per_datum.
     let scan_bytes = BlockBuffer::scan_layout(buf)?.scan_bytes;
-    if scan_bytes == 0 || input.len() < scan_bytes {
+    // Whole scans only: the core calls again with what is left of a
+    // write, so a fraction refused late would follow scans taken early.
+    if scan_bytes == 0 || input.len() < scan_bytes || input.len() % scan_bytes != 0 {
         return Err(EINVAL);
     }
     let this = buf.data();

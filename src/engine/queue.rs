@@ -805,10 +805,17 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
             return Some(Refusal::Busy);
         }
         let mut cyclic_queued = self.active.is_some_and(|a| a.cyclic) || self.parked.is_some();
-        for e in self.queued.iter() {
+        for (i, e) in self.queued.iter().enumerate() {
             if let Entry::Dmabuf(b) = e {
                 if b.data.key() == key {
-                    return Some(Refusal::AlreadyQueued);
+                    // The head the hardware has started on is active
+                    // between two of its runs too.
+                    let started = i == 0 && (b.filled > 0 || b.passes > 0);
+                    return Some(if started {
+                        Refusal::Busy
+                    } else {
+                        Refusal::AlreadyQueued
+                    });
                 }
                 cyclic_queued |= b.cyclic;
             }
@@ -1388,7 +1395,10 @@ mod tests {
             panic!()
         };
         assert_eq!(refused(e.submit_dmabuf(seed(1, 8))), Some(Refusal::Busy));
-        assert!(matches!(e.give_back(entry, 8, 2), Outcome::Done(_)));
+        // Partly done, back at the head: still the hardware's.
+        assert!(matches!(e.give_back(entry, 4, 2), Outcome::Requeued));
+        assert_eq!(refused(e.submit_dmabuf(seed(1, 8))), Some(Refusal::Busy));
+        assert!(matches!(run(&mut e, 4, 2), Outcome::Done(_)));
         e.submit_dmabuf(seed(1, 8)).ok().unwrap();
     }
 
