@@ -10,13 +10,11 @@
  * This program has exactly one test case per row, named as the row's
  * first column, and each asserts the row's errno.
  *
- * Cases expected to fail with the module of 2026-11-29 (the module is
- * wrong, the docs say what it should do):
- * - enqueue_block_being_filled, enqueue_cyclic_block_playing: EPERM
- *   instead of EBUSY (a block the hardware is using between two ticks sits
- *   in the engine's queue again);
- * - write_not_whole_scans: EINVAL, but the whole scans before the
- *   fraction were taken (and are played).
+ * Three cases failed with the module of 2026-11-29 morning and found
+ * its bugs (fixed since): enqueue_block_being_filled and
+ * enqueue_cyclic_block_playing got EPERM instead of EBUSY,
+ * write_not_whole_scans got EINVAL after the whole scans before the
+ * fraction were taken.
  */
 #include <pthread.h>
 #include "kselftest_harness.h"
