@@ -496,9 +496,8 @@ TEST_F_TIMEOUT(et, enqueue_block_already_queued, 30)
 }
 
 /*
- * 4096 scans at 1 kHz: the hardware fills the block for 4 s. Half a
- * second after the enable it is the one being filled (not done, no
- * overrun: it is the only block and took every scan so far).
+ * Block 0 (100 scans), then block 1 (4096 scans) at 1 kHz: 200 ms after
+ * block 0 completed, the hardware is filling block 1, for 4 s.
  */
 TEST_F_TIMEOUT(et, enqueue_block_being_filled, 30)
 {
@@ -506,15 +505,19 @@ TEST_F_TIMEOUT(et, enqueue_block_being_filled, 30)
 	long long overruns;
 
 	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
-	BLOCK(0, self->cfd, bytes, false);
-	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, bytes));
+	BLOCK(0, self->cfd, 100 * SCAN, false);
+	BLOCK(1, self->cfd, bytes, false);
+	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, 100 * SCAN));
+	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[1].fd, bytes));
 	ASSERT_EQ(0, adc_buffer_enable(&self->a));
-	sleep_ms(500);
-	ERR(EBUSY, dmabuf_enqueue(self->cfd, self->blk[0].fd, bytes));
+	ASSERT_EQ(1, poll_events(self->blk[0].fd, POLLOUT, 10000));
+	sleep_ms(200);
+	ERR(EBUSY, dmabuf_enqueue(self->cfd, self->blk[1].fd, bytes));
+	/* no scan was dropped: block 1 took every one after block 0 */
 	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &overruns));
 	EXPECT_EQ(0, overruns);
 	/* it was still being filled */
-	EXPECT_EQ(0, poll_events(self->blk[0].fd, POLLOUT, 0));
+	EXPECT_EQ(0, poll_events(self->blk[1].fd, POLLOUT, 0));
 }
 
 /*
