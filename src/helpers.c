@@ -10,6 +10,7 @@
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 
@@ -115,10 +116,41 @@ const char *iio_dmabuf_helper_dev_name(struct device *dev)
 	return dev_name(dev);
 }
 
-/* Zeroed, page-aligned memory that userspace may map. */
+/*
+ * Zeroed, page-aligned memory that userspace may map: vmalloc_user(),
+ * but quiet when it fails. A block of up to 16 MiB may legitimately not
+ * be available (ALLOC fails with ENOMEM), and vmalloc_user() takes no gfp
+ * flags: its failures print a warning with a stack dump. So the pages are
+ * allocated here with __GFP_NOWARN and mapped with VM_USERMAP (for
+ * remap_vmalloc_range()); VM_MAP_PUT_PAGES makes vfree() free the pages
+ * and the array.
+ */
 void *iio_dmabuf_helper_vmalloc_user(unsigned long size)
 {
-	return vmalloc_user(size);
+	const gfp_t gfp = GFP_KERNEL | __GFP_NOWARN;
+	unsigned long i, count = size >> PAGE_SHIFT;
+	struct page **pages;
+	void *vaddr;
+
+	if (!count || count > UINT_MAX || !PAGE_ALIGNED(size))
+		return NULL;
+	pages = kvmalloc_array(count, sizeof(*pages), gfp);
+	if (!pages)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		pages[i] = alloc_page(gfp | __GFP_ZERO);
+		if (!pages[i])
+			goto fail;
+	}
+	vaddr = vmap(pages, count, VM_MAP | VM_USERMAP | VM_MAP_PUT_PAGES,
+		     PAGE_KERNEL);
+	if (vaddr)
+		return vaddr;
+fail:
+	while (i--)
+		__free_page(pages[i]);
+	kvfree(pages);
+	return NULL;
 }
 
 void iio_dmabuf_helper_vfree(void *addr)
