@@ -7,6 +7,10 @@
 #   make module     build iio_dmabuf.ko against KDIR (default: the test kernel)
 #   make qemu-run CMD='...' [EXTRA=DIR]   run CMD in the guest, module loaded
 #   make bench      throughput of read() vs DMABUF, in the guest
+#   make fuzz [SECONDS=N] [SEED=S] [OPS=M]
+#                   the concurrency fuzzer in the guest (tests/fuzz.c)
+#   make soak [MINUTES=N]
+#                   every data path at once in the guest (tests/soak.c)
 #
 # KERNEL_SERIES selects the Debian linux-source series (default 7.3).
 
@@ -24,7 +28,7 @@ KDIR ?= $(shell scripts/build-kernel.sh)
 # would add "Entering directory" lines after "make -C DIR".
 SCRIPT := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
-.PHONY: all setup module clean check run bench qemu-run unit lint
+.PHONY: all setup module clean check run bench fuzz soak qemu-run unit lint
 
 all: module
 
@@ -54,6 +58,14 @@ run: setup
 
 bench: setup
 	@$(SCRIPT) scripts/bench.sh
+
+fuzz: setup
+	@$(SCRIPT) $(if $(SECONDS),FUZZ_SECONDS=$(SECONDS)) \
+		$(if $(SEED),FUZZ_SEED=$(SEED)) $(if $(OPS),FUZZ_MIN_OPS=$(OPS)) \
+		scripts/fuzz.sh
+
+soak: setup
+	@$(SCRIPT) $(if $(MINUTES),SOAK_MINUTES=$(MINUTES)) scripts/soak.sh
 
 qemu-run: setup module
 	@$(SCRIPT) scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
