@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The tests' library: DMABUFs. The module's ALLOC and ENQUEUE,
+ * DMA_BUF_IOCTL_SYNC, fences and sync_files, the mainline IIO DMABUF
+ * ioctls, udmabuf and DMA heaps.
+ */
+#include "iio_test_util.h"
+
+/* ------------------------------------------------------------------ */
+/* DMABUF interface (include/uapi/linux/iio_dmabuf.h)                  */
+/* ------------------------------------------------------------------ */
+
+/* IIO_BUFFER_DMABUF_ALLOC_IOCTL with an explicit resv; fd or -errno */
+int dmabuf_alloc_resv(int cfd, uint64_t size, uint64_t resv)
+{
+	struct iio_dmabuf_alloc_req req = { .size = size, .resv = resv };
+	int ret;
+
+	ret = ioctl(cfd, IIO_BUFFER_DMABUF_ALLOC_IOCTL, &req);
+	return ret >= 0 ? ret : -errno;
+}
+
+/* Allocate a DMABUF of @size bytes on the char device @cfd; fd or -errno */
+int dmabuf_alloc(int cfd, uint64_t size)
+{
+	return dmabuf_alloc_resv(cfd, size, 0);
+}
+
+/* ENQUEUE with a given ioctl number (ENQUEUE or its SEED alias); 0/-errno */
+int dmabuf_enqueue_cmd(int cfd, unsigned long cmd, uint32_t fd,
+		       uint32_t flags, uint64_t bytes_used)
+{
+	struct iio_dmabuf req = {
+		.fd = fd, .flags = flags, .bytes_used = bytes_used,
+	};
+
+	return ioctl(cfd, cmd, &req) ? -errno : 0;
+}
+
+int dmabuf_enqueue(int cfd, int fd, uint64_t bytes_used)
+{
+	return dmabuf_enqueue_cmd(cfd, IIO_BUFFER_DMABUF_ENQUEUE_IOCTL,
+				  (uint32_t)fd, 0, bytes_used);
+}
+
+/* DMA_BUF_IOCTL_SYNC with @flags, retried on EINTR/EAGAIN; 0/-errno */
+int dmabuf_sync(int dfd, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+	int ret;
+
+	do {
+		ret = ioctl(dfd, DMA_BUF_IOCTL_SYNC, &sync);
+	} while (ret && (errno == EINTR || errno == EAGAIN));
+	return ret ? -errno : 0;
+}
+
+int dmabuf_sync_start(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+}
+
+int dmabuf_sync_end(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+}
+
+/*
+ * CPU access for writing (a DAC reads the block): START waits for every
+ * fence, readers' (a DAC's READ fences) and writers' alike.
+ */
+int dmabuf_sync_start_rw(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+}
+
+int dmabuf_sync_end_rw(int dfd)
+{
+	return dmabuf_sync(dfd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+}
+
+/* poll() @fd for @events; 1 when any of them is set, 0 timeout, -errno */
+int poll_events(int fd, short events, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	double end = now_s() + timeout_ms / 1000.0;
+	int ret;
+
+	for (;;) {
+		ret = poll(&pfd, 1, timeout_ms);
+		if (ret >= 0 || errno != EINTR)
+			break;
+		timeout_ms = (int)((end - now_s()) * 1000);
+		if (timeout_ms < 0)
+			timeout_ms = 0;
+	}
+	if (ret < 0)
+		return -errno;
+	if (ret == 0)
+		return 0;
+	if (pfd.revents & events)
+		return 1;
+	return -EIO;
+}
+
+/* DMA_BUF_IOCTL_EXPORT_SYNC_FILE; the sync_file fd or -errno */
+int dmabuf_export_sync_file(int dfd, uint32_t flags)
+{
+	struct dma_buf_export_sync_file req = { .flags = flags, .fd = -1 };
+
+	if (ioctl(dfd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &req))
+		return -errno;
+	return req.fd;
+}
+
+/*
+ * SYNC_IOC_FILE_INFO: @status gets 1 (signalled OK), 0 (active) or a
+ * negative errno (signalled with an error). Returns 0 or -errno.
+ */
+int sync_file_status(int sfd, int *status)
+{
+	struct sync_file_info info;
+
+	memset(&info, 0, sizeof(info));
+	if (ioctl(sfd, SYNC_IOC_FILE_INFO, &info))
+		return -errno;
+	*status = info.status;
+	return 0;
+}
+
+/*
+ * Wait up to @timeout_ms for the sync_file @sfd to signal (POLLIN), then
+ * return its status through @status. Returns 0, -ETIMEDOUT or -errno.
+ */
+int sync_file_wait(int sfd, int timeout_ms, int *status)
+{
+	int ret = poll_events(sfd, POLLIN, timeout_ms);
+
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ETIMEDOUT;
+	return sync_file_status(sfd, status);
+}
+
+/* A sync_file status (SYNC_IOC_FILE_INFO) in words, for logs. */
+const char *status_str(int st)
+{
+	return st < 0 ? strerror(-st) : st == 1 ? "signalled, no error" :
+		"not signalled";
+}
+
+/* Size of a DMABUF (lseek to its end); bytes or -errno */
+long long dmabuf_size(int dfd)
+{
+	off_t end = lseek(dfd, 0, SEEK_END);
+
+	if (end < 0)
+		return -errno;
+	lseek(dfd, 0, SEEK_SET);
+	return (long long)end;
+}
+
+int dmabuf_max_bytes_get(long long *v)
+{
+	return sysfs_read_ll(DMABUF_PARAM_MAX_BYTES, v);
+}
+
+int dmabuf_max_bytes_set(long long v)
+{
+	return sysfs_write_ll(DMABUF_PARAM_MAX_BYTES, v);
+}
+
+void dmabuf_block_init(struct dmabuf_block *b)
+{
+	b->fd = -1;
+	b->map = NULL;
+	b->size = 0;
+}
+
+/* ALLOC @size bytes on @cfd into @b and, if @map, mmap all of it RW. */
+int dmabuf_block_alloc(struct dmabuf_block *b, int cfd,
+		       size_t size, bool map)
+{
+	void *p;
+	int ret;
+
+	dmabuf_block_init(b);
+	ret = dmabuf_alloc(cfd, size);
+	if (ret < 0)
+		return ret;
+	b->fd = ret;
+	size = (size + page_size() - 1) / page_size() * page_size();
+	b->size = size;
+	if (!map)
+		return 0;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		close(b->fd);
+		b->fd = -1;
+		return ret;
+	}
+	b->map = p;
+	return 0;
+}
+
+/* Close and unmap (whatever is still open / mapped). */
+void dmabuf_block_free(struct dmabuf_block *b)
+{
+	if (b->map)
+		munmap(b->map, b->size);
+	if (b->fd >= 0)
+		close(b->fd);
+	dmabuf_block_init(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mainline IIO DMABUF API (<linux/iio/buffer.h>, Linux 6.11+)         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * IIO_BUFFER_GET_FD_IOCTL on the opened /dev/iio:deviceN @devfd: the file
+ * descriptor of buffer @idx (O_RDWR | O_CLOEXEC), or -errno.
+ */
+int iio_buffer_get_fd(int devfd, int idx)
+{
+	int fd = idx;
+
+	if (ioctl(devfd, IIO_BUFFER_GET_FD_IOCTL, &fd))
+		return -errno;
+	return fd;
+}
+
+/* IIO_BUFFER_DMABUF_ATTACH_IOCTL of DMABUF @dfd on buffer fd @bfd; 0/-errno */
+int iio_buffer_attach(int bfd, int dfd)
+{
+	int fd = dfd;
+
+	return ioctl(bfd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &fd) ? -errno : 0;
+}
+
+/* IIO_BUFFER_DMABUF_DETACH_IOCTL; 0/-errno */
+int iio_buffer_detach(int bfd, int dfd)
+{
+	int fd = dfd;
+
+	return ioctl(bfd, IIO_BUFFER_DMABUF_DETACH_IOCTL, &fd) ? -errno : 0;
+}
+
+/* IIO_BUFFER_DMABUF_ENQUEUE_IOCTL on the buffer fd @bfd; 0/-errno */
+int iio_buffer_enqueue(int bfd, int dfd, uint32_t flags,
+		       uint64_t bytes_used)
+{
+	return dmabuf_enqueue_cmd(bfd, IIO_BUFFER_DMABUF_ENQUEUE_IOCTL,
+				  (uint32_t)dfd, flags, bytes_used);
+}
+
+/* Set or clear O_NONBLOCK on @fd; 0/-errno */
+int fd_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+	return fcntl(fd, F_SETFL, fl) ? -errno : 0;
+}
+
+/*
+ * A udmabuf of @size bytes (a page multiple) over a new sealed memfd.
+ * Returns the DMABUF fd (O_CLOEXEC) and the memfd in @memfd, or -errno
+ * (-ENOENT etc. from opening /dev/udmabuf when it is missing).
+ */
+int udmabuf_alloc(size_t size, int *memfd)
+{
+	struct udmabuf_create c;
+	int dev, mfd, fd, err;
+
+	*memfd = -1;
+	dev = open(UDMABUF_DEV, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	mfd = memfd_create("x", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0) {
+		err = -errno;
+		close(dev);
+		return err;
+	}
+	if (ftruncate(mfd, (off_t)size) ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		err = -errno;
+		goto fail;
+	}
+	memset(&c, 0, sizeof(c));
+	c.memfd = (uint32_t)mfd;
+	c.flags = UDMABUF_FLAGS_CLOEXEC;
+	c.offset = 0;
+	c.size = size;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	close(dev);
+	*memfd = mfd;
+	return fd;
+fail:
+	close(mfd);
+	close(dev);
+	return err;
+}
+
+/* A DMABUF of @size bytes from the DMA heap @heap; its fd or -errno */
+int dma_heap_alloc(const char *heap, size_t size)
+{
+	struct dma_heap_allocation_data d;
+	int hfd, err;
+
+	hfd = open(heap, O_RDWR | O_CLOEXEC);
+	if (hfd < 0)
+		return -errno;
+	memset(&d, 0, sizeof(d));
+	d.len = size;
+	d.fd_flags = O_RDWR | O_CLOEXEC;
+	err = ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &d) ? -errno : 0;
+	close(hfd);
+	return err ? err : (int)d.fd;
+}
+
+/*
+ * A thread blocked in DMA_BUF_IOCTL_SYNC(START) on one DMABUF: READ, or
+ * READ | WRITE with @rw (that also waits for the readers' fences).
+ */
+void *sync_waiter_fn(void *arg)
+{
+	struct sync_waiter *w = arg;
+
+	w->t_start = now_s();
+	w->ret = w->rw ? dmabuf_sync_start_rw(w->fd) : dmabuf_sync_start(w->fd);
+	if (!w->ret) {
+		if (w->rw)
+			dmabuf_sync_end_rw(w->fd);
+		else
+			dmabuf_sync_end(w->fd);
+	}
+	w->t_done = now_s();
+	__atomic_store_n(&w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* pthread_timedjoin_np() with a relative timeout; 0 or an errno */
+int join_within(pthread_t th, int seconds)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	return pthread_timedjoin_np(th, NULL, &deadline);
+}
