@@ -91,7 +91,7 @@ static void __attribute__((destructor)) leftover_check(void)
 #define MAX_INST 4
 
 FIXTURE(cfs) {
-	struct adc a[MAX_INST];
+	struct inst a[MAX_INST];
 };
 
 FIXTURE_SETUP(cfs)
@@ -111,27 +111,27 @@ FIXTURE_TEARDOWN(cfs)
 	int i;
 
 	for (i = 0; i < MAX_INST; i++)
-		adc_destroy(&self->a[i]);
+		inst_destroy(&self->a[i]);
 }
 
 /* mkdir creates an IIO device with that name; rmdir removes it. */
 TEST_F_TIMEOUT(cfs, create_destroy, 60)
 {
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	char buf[256], path[PATH_MAX + 64];
 	char name[64];
 	int fd;
 
-	ASSERT_EQ(0, adc_create_unique(a, "cd"));
+	ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "cd"));
 	snprintf(name, sizeof(name), "%s", a->name);
 	ASSERT_TRUE(dir_exists(a->cfs));
 	ASSERT_TRUE(dir_exists(a->dir));
 
-	ASSERT_LE(0, adc_read(a, "name", buf, sizeof(buf)));
+	ASSERT_LE(0, inst_read(a, "name", buf, sizeof(buf)));
 	EXPECT_STREQ(name, buf);
 
 	/* the character device exists and can be opened */
-	fd = adc_open(a, O_RDONLY);
+	fd = inst_open(a, O_RDONLY);
 	ASSERT_LE(0, fd) {
 		TH_LOG("open %s: %s", a->chrdev, strerror(-fd));
 	}
@@ -144,7 +144,7 @@ TEST_F_TIMEOUT(cfs, create_destroy, 60)
 	EXPECT_TRUE(dir_exists(path));
 
 	snprintf(path, sizeof(path), "%s", a->dir);
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	a->devnum = -1;
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 	EXPECT_FALSE(dir_exists(path)) {
@@ -162,20 +162,20 @@ TEST_F_TIMEOUT(cfs, several_instances, 90)
 	int i, j, n, found;
 
 	for (i = 0; i < MAX_INST; i++)
-		ASSERT_EQ(0, adc_create_unique(&self->a[i], "multi"));
+		ASSERT_EQ(0, inst_create_unique(&self->a[i], INST_ADC, "multi"));
 
 	for (i = 0; i < MAX_INST; i++) {
 		for (j = 0; j < i; j++) {
 			EXPECT_NE(self->a[i].devnum, self->a[j].devnum);
 			EXPECT_STRNE(self->a[i].name, self->a[j].name);
 		}
-		ASSERT_LE(0, adc_read(&self->a[i], "name", buf, sizeof(buf)));
+		ASSERT_LE(0, inst_read(&self->a[i], "name", buf, sizeof(buf)));
 		EXPECT_STREQ(self->a[i].name, buf);
 		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
 	}
 
 	/* configfs lists every instance */
-	n = cfs_list(names, 16);
+	n = cfs_list(INST_ADC, names, 16);
 	ASSERT_LE(MAX_INST, n);
 	for (i = 0; i < MAX_INST; i++) {
 		found = 0;
@@ -189,13 +189,13 @@ TEST_F_TIMEOUT(cfs, several_instances, 90)
 
 	/* attributes are per instance */
 	for (i = 0; i < MAX_INST; i++)
-		ASSERT_EQ(0, adc_write_ll(&self->a[i], "sampling_frequency",
-					  100 + i));
-	ASSERT_EQ(0, adc_write(&self->a[1], "waveform", "sine"));
+		ASSERT_EQ(0, inst_write_ll(&self->a[i], "sampling_frequency",
+					   100 + i));
+	ASSERT_EQ(0, inst_write(&self->a[1], "waveform", "sine"));
 	for (i = 0; i < MAX_INST; i++) {
-		ASSERT_EQ(0, adc_read_ll(&self->a[i], "sampling_frequency", &v));
+		ASSERT_EQ(0, inst_read_ll(&self->a[i], "sampling_frequency", &v));
 		EXPECT_EQ(100 + i, v);
-		ASSERT_LE(0, adc_read(&self->a[i], "waveform", buf, sizeof(buf)));
+		ASSERT_LE(0, inst_read(&self->a[i], "waveform", buf, sizeof(buf)));
 		EXPECT_STREQ(i == 1 ? "sine" : "ramp", buf);
 	}
 
@@ -204,7 +204,7 @@ TEST_F_TIMEOUT(cfs, several_instances, 90)
 		char gone[64];
 
 		snprintf(gone, sizeof(gone), "%s", self->a[1].name);
-		ASSERT_EQ(0, adc_rmdir(gone));
+		ASSERT_EQ(0, inst_rmdir(INST_ADC, gone));
 		self->a[1].devnum = -1;
 		EXPECT_EQ(-ENOENT, iio_wait_device(gone, false, 2000));
 	}
@@ -212,12 +212,12 @@ TEST_F_TIMEOUT(cfs, several_instances, 90)
 		if (i == 1)
 			continue;
 		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
-		ASSERT_EQ(0, adc_read_ll(&self->a[i], "sampling_frequency", &v));
+		ASSERT_EQ(0, inst_read_ll(&self->a[i], "sampling_frequency", &v));
 		EXPECT_EQ(100 + i, v);
 	}
 
 	/* and a new one can be added alongside */
-	ASSERT_EQ(0, adc_create_unique(&self->a[1], "multi"));
+	ASSERT_EQ(0, inst_create_unique(&self->a[1], INST_ADC, "multi"));
 	for (i = 0; i < MAX_INST; i++)
 		EXPECT_EQ(self->a[i].devnum, iio_find_device(self->a[i].name));
 }
@@ -225,39 +225,39 @@ TEST_F_TIMEOUT(cfs, several_instances, 90)
 /* mkdir of an existing name fails with EEXIST, original unaffected */
 TEST_F_TIMEOUT(cfs, duplicate_name_eexist, 60)
 {
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	long long v;
 
-	ASSERT_EQ(0, adc_create_unique(a, "dup"));
-	EXPECT_EQ(-EEXIST, adc_mkdir(a->name));
-	EXPECT_EQ(-EEXIST, adc_mkdir(a->name));
+	ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "dup"));
+	EXPECT_EQ(-EEXIST, inst_mkdir(INST_ADC, a->name));
+	EXPECT_EQ(-EEXIST, inst_mkdir(INST_ADC, a->name));
 	EXPECT_EQ(a->devnum, iio_find_device(a->name));
-	ASSERT_EQ(0, adc_read_ll(a, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_read_ll(a, "sampling_frequency", &v));
 	EXPECT_EQ(ADC_DEFAULT_FREQ, v);
 }
 
 /* A name can be reused after removal; each recreation starts fresh. */
 TEST_F_TIMEOUT(cfs, recreate_after_removal, 90)
 {
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	char name[64], buf[64];
 	long long v;
 	int i;
 
 	snprintf(name, sizeof(name), "re%d", (int)getpid());
 	for (i = 0; i < 5; i++) {
-		ASSERT_EQ(0, adc_create(a, name)) {
+		ASSERT_EQ(0, inst_create(a, INST_ADC, name)) {
 			TH_LOG("iteration %d", i);
 		}
 		/* defaults again, even though we changed them last time */
-		ASSERT_EQ(0, adc_read_ll(a, "sampling_frequency", &v));
+		ASSERT_EQ(0, inst_read_ll(a, "sampling_frequency", &v));
 		EXPECT_EQ(ADC_DEFAULT_FREQ, v);
-		ASSERT_LE(0, adc_read(a, "waveform", buf, sizeof(buf)));
+		ASSERT_LE(0, inst_read(a, "waveform", buf, sizeof(buf)));
 		EXPECT_STREQ("ramp", buf);
-		ASSERT_EQ(0, adc_write(a, "sampling_frequency", "1234"));
-		ASSERT_EQ(0, adc_write(a, "waveform", "sine"));
+		ASSERT_EQ(0, inst_write(a, "sampling_frequency", "1234"));
+		ASSERT_EQ(0, inst_write(a, "waveform", "sine"));
 
-		ASSERT_EQ(0, adc_rmdir(name));
+		ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 		a->devnum = -1;
 		ASSERT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 	}
@@ -266,19 +266,19 @@ TEST_F_TIMEOUT(cfs, recreate_after_removal, 90)
 /* rmdir of an instance with its buffer running (no reader) */
 TEST_F_TIMEOUT(cfs, rmdir_while_enabled, 60)
 {
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	char name[64];
 
-	ASSERT_EQ(0, adc_create_unique(a, "rme"));
+	ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "rme"));
 	snprintf(name, sizeof(name), "%s", a->name);
-	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_start(a, ADC_ALL_TS, 1000, 0, 0));
 	sleep_ms(200);
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	a->devnum = -1;
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 
 	/* and it can be created again */
-	ASSERT_EQ(0, adc_create(a, name));
+	ASSERT_EQ(0, inst_create(a, INST_ADC, name));
 }
 
 /*
@@ -288,24 +288,24 @@ TEST_F_TIMEOUT(cfs, rmdir_while_enabled, 60)
  */
 TEST_F_TIMEOUT(cfs, rmdir_with_open_fd, 60)
 {
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	char name[64], buf[256];
 	long long avail = 0;
 	ssize_t n;
 	int fd, e;
 
-	ASSERT_EQ(0, adc_create_unique(a, "rmo"));
+	ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "rmo"));
 	snprintf(name, sizeof(name), "%s", a->name);
-	fd = adc_open(a, O_RDONLY | O_NONBLOCK);
+	fd = inst_open(a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_start(a, ADC_ALL_TS, 1000, 0, 0));
 	/* wait until scans are ready, so ENODEV cannot be "no data yet" */
 	ASSERT_EQ(1, wait_readable(fd, 10000)) {
 		close(fd);
 	}
-	ASSERT_EQ(0, adc_read_ll(a, "buffer0/data_available", &avail));
+	ASSERT_EQ(0, inst_read_ll(a, "buffer0/data_available", &avail));
 	EXPECT_LT(0, avail);
-	ASSERT_EQ(0, adc_rmdir(name)) {
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name)) {
 		close(fd);
 	}
 	a->devnum = -1;
@@ -355,17 +355,17 @@ static void *blocked_reader_fn(void *arg)
 TEST_F_TIMEOUT(cfs, rmdir_wakes_blocked_reader, 90)
 {
 	struct blocked_reader r = { .fd = -1 };
-	struct adc *a = &self->a[0];
+	struct inst *a = &self->a[0];
 	char name[64];
 	pthread_t th;
 	double t;
 	int ret;
 
-	ASSERT_EQ(0, adc_create_unique(a, "rmb"));
+	ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "rmb"));
 	snprintf(name, sizeof(name), "%s", a->name);
-	r.fd = adc_open(a, O_RDONLY);
+	r.fd = inst_open(a, O_RDONLY);
 	ASSERT_LE(0, r.fd);
-	ASSERT_EQ(0, adc_start(a, ADC_ALL_TS, 1, 0, 100)) {
+	ASSERT_EQ(0, inst_start(a, ADC_ALL_TS, 1, 0, 100)) {
 		close(r.fd);
 	}
 	ASSERT_EQ(0, pthread_create(&th, NULL, blocked_reader_fn, &r)) {
@@ -378,7 +378,7 @@ TEST_F_TIMEOUT(cfs, rmdir_wakes_blocked_reader, 90)
 	}
 
 	t = now_s();
-	ret = adc_rmdir(name);
+	ret = inst_rmdir(INST_ADC, name);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("rmdir with a blocked reader: %s", strerror(-ret));
 	}

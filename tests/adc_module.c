@@ -103,9 +103,9 @@ static void __attribute__((destructor)) leftover_check(void)
 #define BLOCK_BYTES	(64 * 1024)
 
 FIXTURE(mod) {
-	struct adc a;
-	struct adc b;		/* a second ADC */
-	struct adc d;		/* a DAC */
+	struct inst a;
+	struct inst b;		/* a second ADC */
+	struct inst d;		/* a DAC */
 	int fd;			/* /dev/iio:deviceN */
 	int bfd;		/* a buffer fd (IIO_BUFFER_GET_FD_IOCTL) */
 	int cfd;		/* /dev/iio:deviceN-dmabuf0 */
@@ -208,30 +208,30 @@ FIXTURE_TEARDOWN(mod)
 	close_fd(&self->cfd);
 	close_fd(&self->bfd);
 	close_fd(&self->fd);
-	adc_destroy(&self->a);
-	adc_destroy(&self->b);
-	dac_destroy(&self->d);
+	inst_destroy(&self->a);
+	inst_destroy(&self->b);
+	inst_destroy(&self->d);
 	module_ensure_loaded();
 }
 
 /* create an instance and stream a few hundred scans from it */
-static int quick_stream(struct __test_metadata *_metadata, struct adc *a,
+static int quick_stream(struct __test_metadata *_metadata, struct inst *a,
 			uint8_t *buf, size_t len)
 {
 	struct ramp_check rc;
 	int fd, ret;
 
 	ramp_init(&rc, ADC_ALL_TS, false);
-	fd = adc_open(a, O_RDONLY);
+	fd = inst_open(a, O_RDONLY);
 	if (fd < 0)
 		return fd;
-	ret = adc_start(a, ADC_ALL_TS, ADC_DEFAULT_FREQ, 4096, 64);
+	ret = inst_start(a, ADC_ALL_TS, ADC_DEFAULT_FREQ, 4096, 64);
 	if (!ret)
 		ret = stream_read(fd, &rc, 300, 30, buf, len, NULL);
 	if (ret)
 		TH_LOG("quick_stream: %s %s", strerror(-ret),
 		       rc.failed ? rc.err : "");
-	adc_buffer_disable(a);
+	inst_buffer_disable(a);
 	close(fd);
 	if (!ret && rc.first_n != 0)
 		ret = -EPROTO;
@@ -287,10 +287,10 @@ static int unload_within(int ms)
 #define RELOAD_AND_STREAM() do {					\
 	ASSERT_EQ(0, module_load());					\
 	ASSERT_TRUE(dir_exists(CFS_TYPE_DIR));				\
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mr"));		\
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mr"));	\
 	EXPECT_EQ(0, quick_stream(_metadata, &self->a, self->buf,	\
 				  sizeof(self->buf)));			\
-	ASSERT_EQ(0, adc_destroy(&self->a));				\
+	ASSERT_EQ(0, inst_destroy(&self->a));				\
 } while (0)
 
 /* rmmod fails while an instance exists; the instance keeps working */
@@ -299,42 +299,42 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_instance, 120)
 	char name[64];
 	long long v;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mb"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mb"));
 	snprintf(name, sizeof(name), "%s", self->a.name);
 
 	UNLOAD_BUSY("an instance present");
 
 	/* still fully functional */
 	EXPECT_EQ(self->a.devnum, iio_find_device(name));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "sampling_frequency", &v));
 	EXPECT_EQ(ADC_DEFAULT_FREQ, v);
 	EXPECT_EQ(0, quick_stream(_metadata, &self->a, self->buf,
 				  sizeof(self->buf)));
 
 	/* also busy while streaming */
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	UNLOAD_BUSY("an instance streaming");
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	close_fd(&self->fd);
 
 	/* after rmdir it unloads, and configfs forgets the type */
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 	UNLOAD_OK(0);
-	EXPECT_NE(0, adc_mkdir(name));
+	EXPECT_NE(0, inst_mkdir(INST_ADC, name));
 	EXPECT_EQ(-ENOENT, module_unload());
 
 	/* insmod brings it back */
 	ASSERT_EQ(0, module_load());
 	ASSERT_TRUE(module_loaded());
 	ASSERT_TRUE(dir_exists(CFS_TYPE_DIR));
-	ASSERT_EQ(0, adc_create(&self->a, name));
+	ASSERT_EQ(0, inst_create(&self->a, INST_ADC, name));
 	EXPECT_EQ(0, quick_stream(_metadata, &self->a, self->buf,
 				  sizeof(self->buf)));
-	ASSERT_EQ(0, adc_destroy(&self->a));
+	ASSERT_EQ(0, inst_destroy(&self->a));
 }
 
 /* several unload/load cycles, with instances in between */
@@ -343,19 +343,19 @@ TEST_F_TIMEOUT(mod, reload_cycles, 240)
 	int i;
 
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(0, adc_create_unique(&self->a, "mc"));
-		ASSERT_EQ(0, adc_create_unique(&self->b, "mc"));
+		ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mc"));
+		ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "mc"));
 		UNLOAD_BUSY("2 instances");
-		ASSERT_EQ(0, adc_destroy(&self->a));
+		ASSERT_EQ(0, inst_destroy(&self->a));
 		UNLOAD_BUSY("1 instance left");
-		ASSERT_EQ(0, adc_destroy(&self->b));
+		ASSERT_EQ(0, inst_destroy(&self->b));
 
 		UNLOAD_OK(0);
 		ASSERT_EQ(0, module_load());
 		ASSERT_TRUE(dir_exists(CFS_TYPE_DIR));
 	}
 	/* fresh instance after the last reload: defaults, streaming */
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mc"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mc"));
 	EXPECT_EQ(0, quick_stream(_metadata, &self->a, self->buf,
 				  sizeof(self->buf)));
 }
@@ -371,13 +371,13 @@ TEST_F_TIMEOUT(mod, rmmod_after_rmdir_with_open_fd, 120)
 	ssize_t n;
 	int e;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mf"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mf"));
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	self->fd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	sleep_ms(100);
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	EXPECT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 
@@ -410,15 +410,15 @@ static int real_path(const char *path, char *out)
 TEST_F_TIMEOUT(mod, dma_device, 120)
 {
 	char path[PATH_MAX + 64], real[PATH_MAX], want[PATH_MAX];
-	const struct adc *conv[2];
+	const struct inst *conv[2];
 	int i;
 
 	ASSERT_TRUE(dir_exists(DMA_DEV_DIR));
 	ASSERT_EQ(0, real_path(DMA_DEV_DIR "/subsystem", real));
 	EXPECT_STREQ("/sys/bus/faux", real);
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mdmaa"));
-	ASSERT_EQ(0, dac_create_unique(&self->d, "mdmad"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mdmaa"));
+	ASSERT_EQ(0, inst_create_unique(&self->d, INST_DAC, "mdmad"));
 	conv[0] = &self->a;
 	conv[1] = &self->d;
 	for (i = 0; i < 2; i++) {
@@ -435,8 +435,8 @@ TEST_F_TIMEOUT(mod, dma_device, 120)
 	}
 
 	/* the converters go, the DMA device stays while the module does */
-	ASSERT_EQ(0, adc_destroy(&self->a));
-	ASSERT_EQ(0, dac_destroy(&self->d));
+	ASSERT_EQ(0, inst_destroy(&self->a));
+	ASSERT_EQ(0, inst_destroy(&self->d));
 	EXPECT_TRUE(dir_exists(DMA_DEV_DIR));
 	UNLOAD_OK(0);
 	ASSERT_EQ(0, module_load());
@@ -444,7 +444,7 @@ TEST_F_TIMEOUT(mod, dma_device, 120)
 	ASSERT_EQ(0, real_path(DMA_DEV_DIR "/subsystem", real));
 	EXPECT_STREQ("/sys/bus/faux", real);
 	/* and the new converters hang below it again */
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mdmaa"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mdmaa"));
 	ASSERT_EQ(0, real_path(self->a.dir, real));
 	snprintf(want, sizeof(want), DMA_DEV_DIR "/iio:device%d",
 		 self->a.devnum);
@@ -460,16 +460,16 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_dmabuf_fd, 120)
 {
 	char name[64];
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mbf"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mbf"));
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	self->dfd = dmabuf_alloc(self->cfd, BLOCK_BYTES);
 	ASSERT_LE(0, self->dfd) {
 		TH_LOG("ALLOC: %s", strerror(-self->dfd));
 	}
 
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	UNLOAD_BUSY("the DMABUF char device and a block open, instance removed");
 	close_fd(&self->cfd);
@@ -498,9 +498,9 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_mapping, 120)
 	size_t i;
 	int bad = 0;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mbm"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mbm"));
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	self->dfd = dmabuf_alloc(self->cfd, BLOCK_BYTES);
 	ASSERT_LE(0, self->dfd) {
@@ -515,7 +515,7 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_mapping, 120)
 
 	close_fd(&self->dfd);
 	close_fd(&self->cfd);
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	UNLOAD_BUSY("only a mapping of a block left");
 
@@ -612,10 +612,10 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_attachment, 120)
 	int ret, st = 0;
 	void *p;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "mba"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "mba"));
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
-	self->fd = adc_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	self->fd = inst_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->fd);
 	self->bfd = iio_buffer_get_fd(self->fd, 0);
 	ASSERT_LE(0, self->bfd);
@@ -646,7 +646,7 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_attachment, 120)
 	UNLOAD_BUSY("an attachment (queued) on a buffer fd");
 
 	/* rmdir: the queued block completes with ENODEV */
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	ASSERT_EQ(0, sync_file_wait(self->sfd, 5000, &st)) {
 		TH_LOG("fence still pending 5 s after rmdir");

@@ -85,13 +85,13 @@ static const struct {
 };
 
 /* The clock current_timestamp_clock names; 0 or -errno */
-static int adc_ts_clock(const struct adc *a, clockid_t *id)
+static int adc_ts_clock(const struct inst *a, clockid_t *id)
 {
 	char buf[64];
 	unsigned int i;
 	int ret;
 
-	ret = adc_read(a, "current_timestamp_clock", buf, sizeof(buf));
+	ret = inst_read(a, "current_timestamp_clock", buf, sizeof(buf));
 	if (ret < 0)
 		return ret;
 	for (i = 0; i < ARRAY_SIZE(ts_clocks); i++) {
@@ -276,7 +276,7 @@ static int exact_drain(int fd, struct exact *ex, clockid_t clk, uint8_t *buf,
 /* ------------------------------------------------------------------ */
 
 FIXTURE(stream) {
-	struct adc a, b;
+	struct inst a, b;
 	int fd, fd2;
 	uint8_t *buf;
 };
@@ -289,21 +289,21 @@ FIXTURE_SETUP(stream)
 	self->b.devnum = -1;
 	self->buf = malloc(BUF_BYTES);
 	ASSERT_NE(NULL, self->buf);
-	ASSERT_EQ(0, adc_create_unique(&self->a, "st"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "st"));
 }
 
 FIXTURE_TEARDOWN(stream)
 {
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->b.devnum >= 0)
-		adc_buffer_disable(&self->b);
+		inst_buffer_disable(&self->b);
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->fd2 >= 0)
 		close(self->fd2);
-	adc_destroy(&self->a);
-	adc_destroy(&self->b);
+	inst_destroy(&self->a);
+	inst_destroy(&self->b);
 	free(self->buf);
 }
 
@@ -311,13 +311,13 @@ FIXTURE_TEARDOWN(stream)
  * Enable the buffer of @a; @before and @after get the device clock @clk
  * around the write, which bracket the timestamp of scan 0.
  */
-static int enable_timed(const struct adc *a, clockid_t clk, int64_t *before,
+static int enable_timed(const struct inst *a, clockid_t clk, int64_t *before,
 			int64_t *after)
 {
 	int ret;
 
 	*before = clock_ns(clk);
-	ret = adc_buffer_enable(a);
+	ret = inst_buffer_enable(a);
 	*after = clock_ns(clk);
 	return ret;
 }
@@ -353,18 +353,18 @@ TEST_F_TIMEOUT(stream, ramp_1M_scans, 400)
 
 	exact_init(&ex, ADC_ALL_TS, RAMP_FREQ, false, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, RAMP_FREQ,
-				   RAMP_LENGTH, RAMP_LENGTH / 32));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, RAMP_FREQ,
+				    RAMP_LENGTH, RAMP_LENGTH / 32));
 	t = now_s();
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 
 	ret = exact_stream(self->fd, &ex, clk, RAMP_SCANS, 300, self->buf,
 			   BUF_BYTES);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
-	adc_buffer_disable(&self->a);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
+	inst_buffer_disable(&self->a);
 	DIAG("ramp_1M: %" PRIu64 " scans in %.3f s, overruns %lld -> %lld, last lag %.3f s",
 	     ex.scans, now_s() - t, ov0, ov1, ex.last_lag / 1e9);
 	ASSERT_EQ(0, ret) {
@@ -382,7 +382,7 @@ TEST_F_TIMEOUT(stream, ramp_1M_scans, 400)
  * before its time nor long after.
  */
 FIXTURE(tsclock) {
-	struct adc a;
+	struct inst a;
 	int fd;
 	uint8_t *buf;
 };
@@ -411,16 +411,16 @@ FIXTURE_SETUP(tsclock)
 	self->a.devnum = -1;
 	self->buf = malloc(BUF_BYTES);
 	ASSERT_NE(NULL, self->buf);
-	ASSERT_EQ(0, adc_create_unique(&self->a, "tsc"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "tsc"));
 }
 
 FIXTURE_TEARDOWN(tsclock)
 {
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->fd >= 0)
 		close(self->fd);
-	adc_destroy(&self->a);
+	inst_destroy(&self->a);
 	free(self->buf);
 }
 
@@ -435,34 +435,34 @@ TEST_F_TIMEOUT(tsclock, scans_follow_the_clock, 120)
 
 	if (variant->clock) {
 		/* via another clock, so that the write changes something */
-		ASSERT_EQ(0, adc_write(&self->a, "current_timestamp_clock",
-				       "boottime"));
-		ASSERT_EQ(0, adc_write(&self->a, "current_timestamp_clock",
-				       variant->clock));
+		ASSERT_EQ(0, inst_write(&self->a, "current_timestamp_clock",
+					"boottime"));
+		ASSERT_EQ(0, inst_write(&self->a, "current_timestamp_clock",
+					variant->clock));
 	}
-	ASSERT_LE(0, adc_read(&self->a, "current_timestamp_clock", buf,
-			      sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->a, "current_timestamp_clock", buf,
+			       sizeof(buf)));
 	ASSERT_STREQ(variant->expect, buf);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
 	if (variant->freq)
-		ASSERT_EQ(0, adc_write_ll(&self->a, "sampling_frequency",
-					  variant->freq));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "sampling_frequency", &freq));
+		ASSERT_EQ(0, inst_write_ll(&self->a, "sampling_frequency",
+					   variant->freq));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "sampling_frequency", &freq));
 	EXPECT_EQ(variant->freq ? variant->freq : ADC_DEFAULT_FREQ, freq);
 
 	exact_init(&ex, ADC_ALL_TS, freq, false, false);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
 	/* 8 s of buffer */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, freq * 8,
-				   freq * 8 / 32));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 0, freq * 8,
+				    freq * 8 / 32));
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 	/* 3.5 s of scans */
 	ret = exact_stream(self->fd, &ex, clk, freq * 7 / 2, 90, self->buf,
 			   BUF_BYTES);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
-	adc_buffer_disable(&self->a);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
+	inst_buffer_disable(&self->a);
 	DIAG("%s at %lld Hz: %" PRIu64 " scans, enable took %.3f ms, last lag %.3f s",
 	     buf, freq, ex.scans, (t1 - t0) / 1e6, ex.last_lag / 1e9);
 	ASSERT_EQ(0, ret) {
@@ -479,19 +479,19 @@ TEST_F_TIMEOUT(stream, timestamp_clock_attribute, 60)
 {
 	char buf[64];
 
-	ASSERT_LE(0, adc_read(&self->a, "current_timestamp_clock", buf,
-			      sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->a, "current_timestamp_clock", buf,
+			       sizeof(buf)));
 	EXPECT_STREQ("realtime", buf);
-	EXPECT_EQ(-EINVAL, adc_write(&self->a, "current_timestamp_clock",
-				     "sundial"));
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
-	EXPECT_EQ(-EBUSY, adc_write(&self->a, "current_timestamp_clock",
-				    "monotonic"));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
-	EXPECT_EQ(0, adc_write(&self->a, "current_timestamp_clock",
-			       "monotonic"));
-	ASSERT_LE(0, adc_read(&self->a, "current_timestamp_clock", buf,
-			      sizeof(buf)));
+	EXPECT_EQ(-EINVAL, inst_write(&self->a, "current_timestamp_clock",
+				      "sundial"));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	EXPECT_EQ(-EBUSY, inst_write(&self->a, "current_timestamp_clock",
+				     "monotonic"));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	EXPECT_EQ(0, inst_write(&self->a, "current_timestamp_clock",
+				"monotonic"));
+	ASSERT_LE(0, inst_read(&self->a, "current_timestamp_clock", buf,
+			       sizeof(buf)));
 	EXPECT_STREQ("monotonic", buf);
 }
 
@@ -503,9 +503,9 @@ TEST_F_TIMEOUT(stream, nonblock_eagain, 60)
 	int tries;
 
 	ramp_init(&rc, ADC_ALL_TS, false);
-	self->fd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1, 0, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1, 0, 1));
 
 	/*
 	 * At 1 Hz at most one scan can be ready right after enabling;
@@ -561,9 +561,9 @@ TEST_F_TIMEOUT(stream, poll_watermark, 60)
 
 	exact_init(&ex, ADC_ALL_TS, freq, false, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	self->fd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, freq, 2 * wm, wm));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, freq, 2 * wm, wm));
 
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 	ret = wait_readable(self->fd, 30000);
@@ -571,7 +571,7 @@ TEST_F_TIMEOUT(stream, poll_watermark, 60)
 	ASSERT_EQ(1, ret) {
 		TH_LOG("poll: %s", ret ? strerror(-ret) : "timed out");
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available", &avail));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available", &avail));
 	EXPECT_LE(wm, avail);
 
 	/* what POLLIN announced can be read without blocking */
@@ -639,18 +639,18 @@ TEST_F_TIMEOUT(stream, drain_disabled, 60)
 
 	exact_init(&ex, ADC_ALL_TS, freq, false, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, freq, 4096, wm));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, freq, 4096, wm));
 	end = now_s() + 20;
 	while (avail < 300 && now_s() < end) {
 		sleep_ms(20);
-		ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available",
-					 &avail));
+		ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available",
+					  &avail));
 	}
 	ASSERT_LE(300, avail);
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available", &left));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available", &left));
 	DIAG("drain_disabled: %lld scans available before disable, %lld after",
 	     avail, left);
 	ASSERT_LE(avail, left);
@@ -672,7 +672,7 @@ TEST_F_TIMEOUT(stream, drain_disabled, 60)
 			TH_LOG("%s", ex.err);
 		}
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available", &avail));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available", &avail));
 	EXPECT_EQ(10, avail);
 	EXPECT_EQ(1, wait_readable(self->fd, 0));
 	/* 10 scans < watermark: a blocking read returns them, disabled */
@@ -686,7 +686,7 @@ TEST_F_TIMEOUT(stream, drain_disabled, 60)
 	EXPECT_EQ((uint64_t)left, ex.scans);
 
 	/* empty */
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available", &avail));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available", &avail));
 	EXPECT_EQ(0, avail);
 	EXPECT_EQ(0, wait_readable(self->fd, 0));
 	ASSERT_EQ(0, fd_set_nonblock(self->fd, true));
@@ -725,14 +725,14 @@ TEST_F_TIMEOUT(stream, chardev_exclusive, 60)
 {
 	int fd2;
 
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	fd2 = adc_open(&self->a, O_RDONLY);
+	fd2 = inst_open(&self->a, O_RDONLY);
 	if (fd2 >= 0)
 		close(fd2);
 	EXPECT_EQ(-EBUSY, fd2);
 	close(self->fd);
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	EXPECT_LE(0, self->fd);
 }
 
@@ -748,14 +748,14 @@ TEST_F_TIMEOUT(stream, enable_disable_cycles, 300)
 	long long v;
 	int i, ret;
 
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
 	for (i = 0; i < 20; i++) {
 		unsigned int mask = masks[i % ARRAY_SIZE(masks)];
 
 		ramp_init(&rc, mask, false);
-		ASSERT_EQ(0, adc_start(&self->a, mask, ADC_DEFAULT_FREQ,
-				       4096, 64)) {
+		ASSERT_EQ(0, inst_start(&self->a, mask, ADC_DEFAULT_FREQ,
+					4096, 64)) {
 			TH_LOG("cycle %d", i);
 		}
 		ret = stream_read(self->fd, &rc, 500, 30, self->buf,
@@ -765,8 +765,8 @@ TEST_F_TIMEOUT(stream, enable_disable_cycles, 300)
 			       strerror(-ret), rc.failed ? rc.err : "");
 		}
 		EXPECT_EQ(0, rc.first_n);
-		ASSERT_EQ(0, adc_buffer_disable(&self->a));
-		ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/enable", &v));
+		ASSERT_EQ(0, inst_buffer_disable(&self->a));
+		ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/enable", &v));
 		EXPECT_EQ(0, v);
 	}
 	DIAG("enable_disable_cycles: 20 cycles OK");
@@ -779,7 +779,7 @@ TEST_F_TIMEOUT(stream, enable_disable_cycles, 300)
  * in that layout.
  */
 FIXTURE(subset) {
-	struct adc a;
+	struct inst a;
 	int fd;
 	uint8_t *buf;
 };
@@ -823,16 +823,16 @@ FIXTURE_SETUP(subset)
 	self->a.devnum = -1;
 	self->buf = malloc(BUF_BYTES);
 	ASSERT_NE(NULL, self->buf);
-	ASSERT_EQ(0, adc_create_unique(&self->a, "sub"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "sub"));
 }
 
 FIXTURE_TEARDOWN(subset)
 {
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->fd >= 0)
 		close(self->fd);
-	adc_destroy(&self->a);
+	inst_destroy(&self->a);
 	free(self->buf);
 }
 
@@ -845,10 +845,10 @@ TEST_F_TIMEOUT(subset, ramp, 120)
 	int ret;
 
 	ramp_init(&rc, variant->mask, false);
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, variant->mask, ADC_DEFAULT_FREQ,
-			       65536, 65536 / 32));
+	ASSERT_EQ(0, inst_start(&self->a, variant->mask, ADC_DEFAULT_FREQ,
+				65536, 65536 / 32));
 	/* 300 scans and most of another: whole scans only */
 	ASSERT_EQ(1, wait_readable(self->fd, 20000));
 	n = read(self->fd, self->buf, 300 * sz + sz - 1);
@@ -864,7 +864,7 @@ TEST_F_TIMEOUT(subset, ramp, 120)
 		       rc.err);
 	}
 	ret = stream_read(self->fd, &rc, 5000, 60, self->buf, BUF_BYTES, &st);
-	adc_buffer_disable(&self->a);
+	inst_buffer_disable(&self->a);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("mask %#x: %s; %s", variant->mask, strerror(-ret),
 		       rc.failed ? rc.err : "");
@@ -885,15 +885,15 @@ TEST_F_TIMEOUT(stream, two_instances, 120)
 	double end;
 	ssize_t n;
 
-	ASSERT_EQ(0, adc_create_unique(&self->b, "stb"));
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "stb"));
 	ramp_init(&ra, ADC_ALL_TS, false);
 	ramp_init(&rb, ADC_CH(1) | ADC_CH(3), false);
-	self->fd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd);
-	self->fd2 = adc_open(&self->b, O_RDONLY | O_NONBLOCK);
+	self->fd2 = inst_open(&self->b, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->fd2);
-	ASSERT_EQ(0, adc_start(&self->a, ra.l.mask, 10000, 65536, 65536 / 32));
-	ASSERT_EQ(0, adc_start(&self->b, rb.l.mask, 5000, 65536, 65536 / 32));
+	ASSERT_EQ(0, inst_start(&self->a, ra.l.mask, 10000, 65536, 65536 / 32));
+	ASSERT_EQ(0, inst_start(&self->b, rb.l.mask, 5000, 65536, 65536 / 32));
 
 	end = now_s() + 60;
 	while ((ra.scans < want || rb.scans < want) && now_s() < end) {
@@ -942,14 +942,14 @@ TEST_F_TIMEOUT(stream, holds_length_scans, 60)
 
 	exact_init(&ex, ADC_ALL_TS, 1000, false, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	t = now_s();
 	sleep_ms(1000);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/data_available", &avail));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/data_available", &avail));
 	DIAG("holds_length_scans: after %.3f s, %lld scans available, overruns %lld -> %lld",
 	     now_s() - t, avail, ov0, ov1);
 	EXPECT_EQ(ov0, ov1);
@@ -976,31 +976,31 @@ TEST_F_TIMEOUT(stream, overruns_counted, 120)
 
 	exact_init(&ex, ADC_ALL_TS, 1000, false, true);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 	EXPECT_EQ(0, ov0);
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 128));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 128));
 
 	end = now_s() + 30;
 	do {
 		sleep_ms(100);
-		ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+		ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	} while (ov1 == ov0 && now_s() < end);
 	ASSERT_LT(ov0, ov1);
 	sleep_ms(500);
 
 	ret = exact_stream(self->fd, &ex, clk, 4096 + 1000, 60, self->buf,
 			   BUF_BYTES);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov2));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov2));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%s; %s", strerror(-ret), ex.failed ? ex.err : "");
 	}
 	ASSERT_EQ(0, exact_drain(self->fd, &ex, clk, self->buf, BUF_BYTES)) {
 		TH_LOG("%s", ex.err);
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov3));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov3));
 	DIAG("overruns_counted: overruns %lld -> %lld -> %lld -> %lld, reader saw %"
 	     PRIu64 " missing scans in %" PRIu64 " gaps",
 	     ov0, ov1, ov2, ov3, ex.gaps, ex.gap_events);
@@ -1012,8 +1012,8 @@ TEST_F_TIMEOUT(stream, overruns_counted, 120)
 	EXPECT_EQ(ov2, ov3);
 
 	/* the count survives re-enabling (it is not reset per enable) */
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 128));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 128));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	EXPECT_LE(ov3, ov1);
 }
 
@@ -1031,10 +1031,10 @@ TEST_F_TIMEOUT(stream, rmdir_blocked_reader, 60)
 	int ret;
 
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	self->fd = adc_open(&self->a, O_RDONLY);
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
 	/* 1 Hz with watermark 64: a blocking read waits ~64 s */
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1, 4096, 64));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1, 4096, 64));
 
 	r.fd = self->fd;
 	r.buf = self->buf;
@@ -1047,7 +1047,7 @@ TEST_F_TIMEOUT(stream, rmdir_blocked_reader, 60)
 	}
 
 	t = now_s();
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 
 	ret = join_within(th, 15);
@@ -1094,15 +1094,15 @@ TEST_F_TIMEOUT(stream, sine_exact, 60)
 
 	exact_init(&ex, ADC_ALL_TS, 10000, true, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_write(&self->a, "waveform", "sine"));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	ASSERT_EQ(0, inst_write(&self->a, "waveform", "sine"));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 10000, BUF_SCANS,
-			       BUF_SCANS / 32));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 10000, BUF_SCANS,
+				BUF_SCANS / 32));
 	ret = exact_stream(self->fd, &ex, clk, 20000, 60, self->buf, BUF_BYTES);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
-	adc_buffer_disable(&self->a);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
+	inst_buffer_disable(&self->a);
 	DIAG("sine_exact: %" PRIu64 " scans, formula within %.0f codes of the sine",
 	     ex.scans, worst);
 	ASSERT_EQ(0, ret) {
@@ -1129,8 +1129,8 @@ TEST_F_TIMEOUT(stream, max_rate, 300)
 	double t;
 	int ret;
 
-	ASSERT_LE(0, adc_read(&self->a, "sampling_frequency_available", buf,
-			      sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->a, "sampling_frequency_available", buf,
+			       sizeof(buf)));
 	ASSERT_EQ(3, sscanf(buf, "[%lld %lld %lld]", &lo, &step, &hi)) {
 		TH_LOG("sampling_frequency_available: '%s'", buf);
 	}
@@ -1140,16 +1140,16 @@ TEST_F_TIMEOUT(stream, max_rate, 300)
 
 	exact_init(&ex, ADC_ALL_TS, hi, false, true);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	self->fd = adc_open(&self->a, O_RDONLY);
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	self->fd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, hi, 1 << 20,
-				   (1 << 20) / 32));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, hi, 1 << 20,
+				    (1 << 20) / 32));
 	t = now_s();
 	ASSERT_EQ(0, enable_timed(&self->a, clk, &t0, &t1));
 	ret = exact_stream(self->fd, &ex, clk, 2 * hi, 240, big, len);
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	DIAG("max_rate %lld Hz: %" PRIu64 " scans in %.3f s, %" PRIu64
 	     " missing in %" PRIu64 " gaps, overruns %lld",
 	     hi, ex.scans, now_s() - t, ex.gaps, ex.gap_events, ov1 - ov0);

@@ -107,7 +107,7 @@ static void __attribute__((destructor)) leftover_check(void)
 #define OUT_SIZE	(1 << 20)
 
 FIXTURE(tool) {
-	struct adc a;
+	struct inst a;
 	char *out;
 	char bin[PATH_MAX + 32];
 };
@@ -125,20 +125,20 @@ FIXTURE_SETUP(tool)
 	ASSERT_EQ(0, access(self->bin, X_OK)) {
 		TH_LOG("%s: %s", self->bin, strerror(errno));
 	}
-	ASSERT_EQ(0, adc_create_unique(&self->a, "gb"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "gb"));
 	/*
 	 * -a only auto-enables when no channel is enabled yet. No teardown
 	 * after a failed setup: remove the instance here.
 	 */
-	ret = adc_set_channels(&self->a, 0);
+	ret = inst_set_channels(&self->a, 0);
 	if (ret)
-		adc_destroy(&self->a);
+		inst_destroy(&self->a);
 	ASSERT_EQ(0, ret);
 }
 
 FIXTURE_TEARDOWN(tool)
 {
-	adc_destroy(&self->a);
+	inst_destroy(&self->a);
 	free(self->out);
 }
 
@@ -261,7 +261,7 @@ TEST_F_TIMEOUT(tool, generic_buffer_by_name, 120)
 	long scans;
 	int status = 0, ret;
 
-	ASSERT_EQ(0, adc_write(&self->a, "sampling_frequency", "200"));
+	ASSERT_EQ(0, inst_write(&self->a, "sampling_frequency", "200"));
 	ret = run_capture(argv, self->out, OUT_SIZE, 60, &status);
 	DIAG("iio_generic_buffer -n %s -g -a -c 20 -l 1024: status %#x",
 	     self->a.name, status);
@@ -280,11 +280,11 @@ TEST_F_TIMEOUT(tool, generic_buffer_by_name, 120)
 	ASSERT_LE(20, scans);
 
 	/* the tool disabled the buffer and its auto-enabled channels */
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/enable", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/in_voltage0_en", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/in_voltage0_en", &v));
 	EXPECT_EQ(0, v);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "buffer0/length", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "buffer0/length", &v));
 	EXPECT_EQ(1024, v);
 }
 
@@ -303,7 +303,7 @@ TEST_F_TIMEOUT(tool, generic_buffer_by_number, 120)
 	int status = 0, ret;
 
 	snprintf(num, sizeof(num), "%d", self->a.devnum);
-	ASSERT_EQ(0, adc_write(&self->a, "sampling_frequency", "100"));
+	ASSERT_EQ(0, inst_write(&self->a, "sampling_frequency", "100"));
 	ret = run_capture(argv, self->out, OUT_SIZE, 60, &status);
 	DIAG("iio_generic_buffer -N %s -g -A -e -c 8 -w 100000 -l 1024: status %#x",
 	     num, status);

@@ -42,7 +42,7 @@ static int fill_block(struct dmabuf_block *b, uint64_t first_n,
 }
 
 /* out_voltageN_raw must be the ramp value of scan @n (the last played) */
-static int check_raw_is_scan(const struct adc *d, uint64_t n, char *err,
+static int check_raw_is_scan(const struct inst *d, uint64_t n, char *err,
 			     size_t errlen)
 {
 	char attr[64];
@@ -51,7 +51,7 @@ static int check_raw_is_scan(const struct adc *d, uint64_t n, char *err,
 
 	for (c = 0; c < DAC_NUM_CH; c++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", c);
-		ret = adc_read_ll(d, attr, &v);
+		ret = inst_read_ll(d, attr, &v);
 		if (ret) {
 			snprintf(err, errlen, "reading %s: %s", attr,
 				 strerror(-ret));
@@ -83,7 +83,7 @@ static ssize_t write_once(int fd, const void *buf, size_t len)
  */
 enum wait_what { WAIT_UNDERRUN, WAIT_CONSUMED_SOME };
 
-static int dac_wait_for(const struct adc *d, enum wait_what what,
+static int dac_wait_for(const struct inst *d, enum wait_what what,
 			int timeout_ms, struct dac_counters *c)
 {
 	double end = now_s() + timeout_ms / 1000.0;
@@ -111,8 +111,8 @@ static int dac_wait_for(const struct adc *d, enum wait_what what,
  * mainline interface (variants).
  */
 #define DAC_FIXTURE_DATA						\
-	struct adc d;							\
-	struct adc a;		/* an ADC, for the tests needing one */	\
+	struct inst d;							\
+	struct inst a;		/* an ADC, for the tests needing one */	\
 	int devfd;		/* /dev/iio:deviceN */			\
 	int bfd;		/* buffer0's fd */			\
 	int cfd;		/* /dev/iio:deviceN-dmabuf0 */		\
@@ -136,17 +136,17 @@ static int dac_wait_for(const struct adc *d, enum wait_what what,
 	}								\
 	self->buf = malloc(BUF_BYTES);					\
 	ASSERT_NE(NULL, self->buf);					\
-	ASSERT_EQ(0, dac_create_unique(&self->d, "dac"));		\
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 0, 0));	\
+	ASSERT_EQ(0, inst_create_unique(&self->d, INST_DAC, "dac"));	\
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 0, 0, 0));	\
 } while (0)
 
 /* disabling cancels whatever is still queued or written */
 #define DAC_TEARDOWN() do {						\
 	int _i;								\
 	if (self->d.devnum >= 0)					\
-		adc_buffer_disable(&self->d);				\
+		inst_buffer_disable(&self->d);				\
 	if (self->a.devnum >= 0)					\
-		adc_buffer_disable(&self->a);				\
+		inst_buffer_disable(&self->a);				\
 	if (self->bfd >= 0)						\
 		close(self->bfd);					\
 	if (self->devfd >= 0)						\
@@ -159,8 +159,8 @@ static int dac_wait_for(const struct adc *d, enum wait_what what,
 		dmabuf_block_free(&self->blk[_i]);			\
 	}								\
 	free(self->buf);						\
-	dac_destroy(&self->d);						\
-	adc_destroy(&self->a);						\
+	inst_destroy(&self->d);						\
+	inst_destroy(&self->a);						\
 } while (0)
 
 FIXTURE(dac) {
@@ -204,7 +204,7 @@ FIXTURE_TEARDOWN(dacv)
 }
 
 #define OPEN_DEV(flags) do {						\
-	self->devfd = adc_open(&self->d, (flags));			\
+	self->devfd = inst_open(&self->d, (flags));			\
 	ASSERT_LE(0, self->devfd) {					\
 		TH_LOG("open %s: %s", self->d.chrdev,			\
 		       strerror(-self->devfd));				\
@@ -212,7 +212,7 @@ FIXTURE_TEARDOWN(dacv)
 } while (0)
 
 #define OPEN_CHARDEV() do {						\
-	self->cfd = adc_dmabuf_open(&self->d, O_RDWR);			\
+	self->cfd = inst_dmabuf_open(&self->d, O_RDWR);			\
 	ASSERT_LE(0, self->cfd) {					\
 		TH_LOG("open /dev/iio:device%d-dmabuf0: %s",		\
 		       self->d.devnum, strerror(-self->cfd));		\
@@ -276,71 +276,72 @@ TEST_F_TIMEOUT(dac, attributes, 60)
 	long long v;
 	int ch;
 
-	ASSERT_LE(0, adc_read(&self->d, "name", buf, sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->d, "name", buf, sizeof(buf)));
 	EXPECT_STREQ(self->d.name, buf);
 
 	for (ch = 0; ch < DAC_NUM_CH; ch++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
-		EXPECT_TRUE(adc_has(&self->d, attr)) {
+		EXPECT_TRUE(inst_has(&self->d, attr)) {
 			TH_LOG("%s missing", attr);
 		}
 		snprintf(attr, sizeof(attr), "in_voltage%d_raw", ch);
-		EXPECT_FALSE(adc_has(&self->d, attr)) {
+		EXPECT_FALSE(inst_has(&self->d, attr)) {
 			TH_LOG("an output device has %s", attr);
 		}
 	}
-	EXPECT_FALSE(adc_has(&self->d, "out_voltage4_raw"));
-	ASSERT_LE(0, adc_read(&self->d, "out_voltage_scale", buf, sizeof(buf)));
+	EXPECT_FALSE(inst_has(&self->d, "out_voltage4_raw"));
+	ASSERT_LE(0, inst_read(&self->d, "out_voltage_scale", buf, sizeof(buf)));
 	EXPECT_STREQ(DAC_SCALE_STR, buf);
 
 	for (i = 0; i < ARRAY_SIZE(dirs); i++) {
 		for (ch = 0; ch < DAC_NUM_CH; ch++) {
 			snprintf(attr, sizeof(attr), "%s/out_voltage%d_index",
 				 dirs[i], ch);
-			ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v)) {
+			ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v)) {
 				TH_LOG("reading %s", attr);
 			}
 			EXPECT_EQ(ch, v);
 			snprintf(attr, sizeof(attr), "%s/out_voltage%d_type",
 				 dirs[i], ch);
-			ASSERT_LE(0, adc_read(&self->d, attr, buf, sizeof(buf)));
+			ASSERT_LE(0, inst_read(&self->d, attr, buf,
+					       sizeof(buf)));
 			EXPECT_STREQ("le:s16/16>>0", buf);
 			snprintf(attr, sizeof(attr), "%s/out_voltage%d_en",
 				 dirs[i], ch);
-			ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+			ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 			EXPECT_EQ(1, v);	/* the fixture enabled all */
 		}
 		snprintf(attr, sizeof(attr), "%s/in_timestamp_index", dirs[i]);
-		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 		EXPECT_EQ(DAC_TS_INDEX, v);
 		snprintf(attr, sizeof(attr), "%s/in_timestamp_type", dirs[i]);
-		ASSERT_LE(0, adc_read(&self->d, attr, buf, sizeof(buf)));
+		ASSERT_LE(0, inst_read(&self->d, attr, buf, sizeof(buf)));
 		EXPECT_STREQ("le:s64/64>>0", buf);
 		snprintf(attr, sizeof(attr), "%s/out_voltage4_en", dirs[i]);
-		EXPECT_FALSE(adc_has(&self->d, attr));
+		EXPECT_FALSE(inst_has(&self->d, attr));
 		snprintf(attr, sizeof(attr), "%s/in_voltage0_en", dirs[i]);
-		EXPECT_FALSE(adc_has(&self->d, attr));
+		EXPECT_FALSE(inst_has(&self->d, attr));
 	}
 	/* en is writable */
-	ASSERT_EQ(0, dac_set_channels(&self->d, ADC_CH(1) | ADC_CH(3)));
-	ASSERT_EQ(0, adc_read_ll(&self->d, "scan_elements/out_voltage1_en", &v));
+	ASSERT_EQ(0, inst_set_channels(&self->d, ADC_CH(1) | ADC_CH(3)));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "scan_elements/out_voltage1_en", &v));
 	EXPECT_EQ(1, v);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "buffer0/out_voltage2_en", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "buffer0/out_voltage2_en", &v));
 	EXPECT_EQ(0, v);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "buffer0/in_timestamp_en", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "buffer0/in_timestamp_en", &v));
 	EXPECT_EQ(0, v);
 
-	ASSERT_LE(0, adc_read(&self->d, "buffer0/direction", buf, sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->d, "buffer0/direction", buf, sizeof(buf)));
 	EXPECT_STREQ("out", buf);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "buffer0/length", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "buffer0/length", &v));
 	EXPECT_EQ(DAC_DEFAULT_LENGTH, v);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "buffer0/enable", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
 
-	ASSERT_EQ(0, adc_read_ll(&self->d, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "sampling_frequency", &v));
 	EXPECT_EQ(DAC_DEFAULT_FREQ, v);
-	ASSERT_LE(0, adc_read(&self->d, "sampling_frequency_available", buf,
-			      sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->d, "sampling_frequency_available", buf,
+			       sizeof(buf)));
 	EXPECT_STREQ("[1 1 1000000]", buf);
 
 	/* counters: 0 on a fresh device, read-only */
@@ -349,14 +350,14 @@ TEST_F_TIMEOUT(dac, attributes, 60)
 	EXPECT_EQ(0, c.mismatches);
 	EXPECT_EQ(0, c.underruns);
 	/* read-only sysfs files: opening one for writing is EACCES */
-	EXPECT_EQ(-EACCES, adc_write(&self->d, "scans_consumed", "5"));
-	EXPECT_EQ(-EACCES, adc_write(&self->d, "mismatches", "5"));
-	EXPECT_EQ(-EACCES, adc_write(&self->d, "underruns", "5"));
+	EXPECT_EQ(-EACCES, inst_write(&self->d, "scans_consumed", "5"));
+	EXPECT_EQ(-EACCES, inst_write(&self->d, "mismatches", "5"));
+	EXPECT_EQ(-EACCES, inst_write(&self->d, "underruns", "5"));
 	COUNTERS_OK(&c);
 	EXPECT_EQ(0, c.consumed + c.mismatches + c.underruns);
 
 	/* the seed DMABUF char device, as for the ADC */
-	adc_dmabuf_path(&self->d, node, sizeof(node));
+	inst_dmabuf_path(&self->d, node, sizeof(node));
 	EXPECT_TRUE(path_exists(node)) {
 		TH_LOG("%s missing", node);
 	}
@@ -370,12 +371,12 @@ TEST_F_TIMEOUT(dac, attributes, 60)
 /* ADC and DAC instances share the IIO numbering: found by name */
 TEST_F_TIMEOUT(dac, numbering_with_adc, 60)
 {
-	struct adc d2;
+	struct inst d2;
 	char buf[64];
 	int n;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "dna"));
-	ASSERT_EQ(0, dac_create_unique(&d2, "dnd"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "dna"));
+	ASSERT_EQ(0, inst_create_unique(&d2, INST_DAC, "dnd"));
 	DIAG("numbering: dac %d, adc %d, dac %d", self->d.devnum,
 	     self->a.devnum, d2.devnum);
 	EXPECT_NE(self->d.devnum, self->a.devnum);
@@ -383,15 +384,15 @@ TEST_F_TIMEOUT(dac, numbering_with_adc, 60)
 	EXPECT_NE(d2.devnum, self->d.devnum);
 	n = iio_find_device(d2.name);
 	EXPECT_EQ(d2.devnum, n);
-	EXPECT_TRUE(adc_has(&d2, "out_voltage0_raw"));
-	EXPECT_TRUE(adc_has(&self->a, "in_voltage0_raw"));
-	EXPECT_FALSE(adc_has(&self->a, "scans_consumed"));
-	ASSERT_LE(0, adc_read(&d2, "name", buf, sizeof(buf)));
+	EXPECT_TRUE(inst_has(&d2, "out_voltage0_raw"));
+	EXPECT_TRUE(inst_has(&self->a, "in_voltage0_raw"));
+	EXPECT_FALSE(inst_has(&self->a, "scans_consumed"));
+	ASSERT_LE(0, inst_read(&d2, "name", buf, sizeof(buf)));
 	EXPECT_STREQ(d2.name, buf);
 	/* a DAC's name is not in the ADC directory, and vice versa */
-	EXPECT_EQ(-ENOENT, adc_rmdir(d2.name));
-	EXPECT_EQ(-ENOENT, dac_rmdir(self->a.name));
-	EXPECT_EQ(0, dac_destroy(&d2));
+	EXPECT_EQ(-ENOENT, inst_rmdir(INST_ADC, d2.name));
+	EXPECT_EQ(-ENOENT, inst_rmdir(INST_DAC, self->a.name));
+	EXPECT_EQ(0, inst_destroy(&d2));
 	EXPECT_EQ(-ENOENT, iio_wait_device(d2.name, false, 2000));
 }
 
@@ -413,23 +414,23 @@ TEST_F_TIMEOUT(dac, raw_direct_mode, 60)
 	for (c = 0; c < DAC_NUM_CH; c++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", c);
 		for (i = 0; i < ARRAY_SIZE(ok); i++) {
-			EXPECT_EQ(0, adc_write(&self->d, attr, ok[i].in)) {
+			EXPECT_EQ(0, inst_write(&self->d, attr, ok[i].in)) {
 				TH_LOG("writing '%s' to %s", ok[i].in, attr);
 			}
-			ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+			ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 			EXPECT_EQ(ok[i].out, v);
 		}
 		/* last written: 100 + c, so channels differ */
-		ASSERT_EQ(0, adc_write_ll(&self->d, attr, 100 + c));
+		ASSERT_EQ(0, inst_write_ll(&self->d, attr, 100 + c));
 		for (i = 0; i < ARRAY_SIZE(bad); i++) {
-			EXPECT_EQ(-EINVAL, adc_write(&self->d, attr, bad[i])) {
+			EXPECT_EQ(-EINVAL, inst_write(&self->d, attr, bad[i])) {
 				TH_LOG("writing '%s' to %s", bad[i], attr);
 			}
 		}
 	}
 	for (c = 0; c < DAC_NUM_CH; c++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", c);
-		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 		EXPECT_EQ(100 + c, v) {
 			TH_LOG("%s changed by a rejected write or another channel",
 			       attr);
@@ -437,15 +438,15 @@ TEST_F_TIMEOUT(dac, raw_direct_mode, 60)
 	}
 
 	/* buffer enabled (fileio, nothing written): EBUSY */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
-	ret = adc_write(&self->d, "out_voltage0_raw", "7");
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
+	ret = inst_write(&self->d, "out_voltage0_raw", "7");
 	EXPECT_EQ(-EBUSY, ret) {
 		TH_LOG("raw write while enabled: %s",
 		       ret ? strerror(-ret) : "accepted");
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
-	EXPECT_EQ(0, adc_write(&self->d, "out_voltage0_raw", "7"));
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage0_raw", &v));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	EXPECT_EQ(0, inst_write(&self->d, "out_voltage0_raw", "7"));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage0_raw", &v));
 	EXPECT_EQ(7, v);
 }
 
@@ -460,27 +461,27 @@ TEST_F_TIMEOUT(dac, sampling_frequency, 60)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(ok); i++) {
-		EXPECT_EQ(0, adc_write(&self->d, "sampling_frequency", ok[i])) {
+		EXPECT_EQ(0, inst_write(&self->d, "sampling_frequency", ok[i])) {
 			TH_LOG("writing '%s'", ok[i]);
 		}
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->d, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "sampling_frequency", &v));
 	EXPECT_EQ(20000, v);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		EXPECT_EQ(-EINVAL, adc_write(&self->d, "sampling_frequency",
-					     bad[i])) {
+		EXPECT_EQ(-EINVAL, inst_write(&self->d, "sampling_frequency",
+					      bad[i])) {
 			TH_LOG("writing '%s'", bad[i]);
 		}
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->d, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "sampling_frequency", &v));
 	EXPECT_EQ(20000, v);
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
-	EXPECT_EQ(-EBUSY, adc_write(&self->d, "sampling_frequency", "1000"));
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
-	ASSERT_EQ(0, adc_read_ll(&self->d, "sampling_frequency", &v));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
+	EXPECT_EQ(-EBUSY, inst_write(&self->d, "sampling_frequency", "1000"));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "sampling_frequency", &v));
 	EXPECT_EQ(20000, v);
-	EXPECT_EQ(0, adc_write(&self->d, "sampling_frequency", "1000"));
+	EXPECT_EQ(0, inst_write(&self->d, "sampling_frequency", "1000"));
 }
 
 /*
@@ -499,20 +500,20 @@ TEST_F_TIMEOUT(dac, scale_read_only, 60)
 
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1)
-			ASSERT_EQ(0, adc_buffer_enable(&self->d));
+			ASSERT_EQ(0, inst_buffer_enable(&self->d));
 		for (i = 0; i < ARRAY_SIZE(vals); i++) {
-			ret = adc_write(&self->d, "out_voltage_scale", vals[i]);
+			ret = inst_write(&self->d, "out_voltage_scale", vals[i]);
 			EXPECT_EQ(-EINVAL, ret) {
 				TH_LOG("writing '%s' to out_voltage_scale (%s): %s",
 				       vals[i], pass ? "enabled" : "disabled",
 				       ret ? strerror(-ret) : "accepted");
 			}
 		}
-		ASSERT_LE(0, adc_read(&self->d, "out_voltage_scale", buf,
-				      sizeof(buf)));
+		ASSERT_LE(0, inst_read(&self->d, "out_voltage_scale", buf,
+				       sizeof(buf)));
 		EXPECT_STREQ(DAC_SCALE_STR, buf);
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 }
 
 /* ------------------------------------------------------------------ */
@@ -539,7 +540,8 @@ TEST_F_TIMEOUT(dac, fileio_prewritten, 120)
 	ssize_t n;
 
 	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, PRE_FREQ, PRE_LENGTH));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, PRE_FREQ, PRE_LENGTH,
+				    0));
 	ramp_fill(&l, self->buf, 0, PRE_SCANS);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 
@@ -553,7 +555,7 @@ TEST_F_TIMEOUT(dac, fileio_prewritten, 120)
 	EXPECT_EQ(0, c.consumed);
 
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(PRE_SCANS, 30000, &c);
 	dt = now_s() - t0;
 	DIAG("fileio_prewritten: %lld scans consumed in %.3f s (incl. 0.2 s "
@@ -575,7 +577,7 @@ TEST_F_TIMEOUT(dac, fileio_prewritten, 120)
 	}
 
 	/* kept after disable */
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	COUNTERS_OK(&c);
 	sleep_ms(200);
 	COUNTERS_OK(&c2);
@@ -605,9 +607,9 @@ TEST_F_TIMEOUT(dac, fileio_streaming, 180)
 	ssize_t ret;
 
 	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, STR_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, STR_FREQ, 0, 0));
 	OPEN_DEV(O_WRONLY);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	/* nothing written yet: the clock ticks as underruns */
 	ASSERT_EQ(0, dac_wait_for(&self->d, WAIT_UNDERRUN, 10000, &c)) {
 		TH_LOG("no underrun 10 s after enabling with nothing written");
@@ -648,7 +650,7 @@ TEST_F_TIMEOUT(dac, fileio_nonblock_full, 60)
 	int i, e = 0;
 
 	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 1000, 256));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 1000, 256, 0));
 	ramp_fill(&l, self->buf, 0, 100 * 64);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 	for (i = 0; i < 100; i++) {
@@ -673,7 +675,7 @@ TEST_F_TIMEOUT(dac, fileio_nonblock_full, 60)
 	}
 
 	/* playing frees room */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	EXPECT_EQ(1, poll_events(self->devfd, POLLOUT, 10000));
 	CONSUMED_EXACTLY((long long)(total / SCAN), 20000, &c);
 	EXPECT_EQ(0, c.mismatches);
@@ -688,18 +690,18 @@ TEST_F_TIMEOUT(dac, fileio_disable_drops, 60)
 	ssize_t n;
 
 	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 1000, PRE_LENGTH));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 1000, PRE_LENGTH, 0));
 	ramp_fill(&l, self->buf, 0, PRE_SCANS);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 	n = write_once(self->devfd, self->buf, bytes);
 	ASSERT_EQ((ssize_t)bytes, n);
 
 	/* 20000 scans at 1 kHz take 20 s: disable once playing started */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, dac_wait_for(&self->d, WAIT_CONSUMED_SOME, 10000, &c)) {
 		TH_LOG("nothing played 10 s after enable");
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	COUNTERS_OK(&c);
 	DIAG("fileio_disable_drops: %lld of %d consumed before the disable",
 	     c.consumed, PRE_SCANS);
@@ -714,7 +716,7 @@ TEST_F_TIMEOUT(dac, fileio_disable_drops, 60)
 	 * The rest was dropped: the clock finds nothing to play (underruns)
 	 * and the counters start from 0.
 	 */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, dac_wait_for(&self->d, WAIT_UNDERRUN, 10000, &c)) {
 		TH_LOG("no underrun 10 s after enabling");
 	}
@@ -724,12 +726,12 @@ TEST_F_TIMEOUT(dac, fileio_disable_drops, 60)
 		TH_LOG("data written before the last disable was played");
 	}
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/* and new data plays from where it starts */
 	n = write_once(self->devfd, self->buf, 500 * SCAN);
 	ASSERT_EQ((ssize_t)(500 * SCAN), n);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(500, 10000, &c);
 	EXPECT_EQ(0, c.mismatches);
 }
@@ -769,13 +771,13 @@ TEST_F_TIMEOUT(dac, fileio_short_write, 60)
 	EXPECT_EQ(SCAN, write(self->devfd, self->buf, SCAN));
 	close(self->devfd);
 	self->devfd = -1;
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(1, 10000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/* channel 1 alone: 2-byte scans */
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_CH(1), 1000, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_CH(1), 1000, 0, 0));
 	layout_init(&l, ADC_CH(1));
 	ramp_fill(&l, self->buf, 0, 16);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
@@ -787,10 +789,10 @@ TEST_F_TIMEOUT(dac, fileio_short_write, 60)
 		       n < 0 ? strerror(e) : "accepted");
 	}
 	EXPECT_EQ(32, write(self->devfd, self->buf, 32));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(16, 10000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage1_raw", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage1_raw", &v));
 	EXPECT_EQ(ramp_value(15, 1), v);
 }
 
@@ -830,15 +832,15 @@ TEST_F_TIMEOUT(dac, fileio_exclusive, 60)
 	}
 
 	/* fileio enabled: the char device cannot be opened */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
-	fd = adc_dmabuf_open(&self->d, O_RDWR);
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
+	fd = inst_dmabuf_open(&self->d, O_RDWR);
 	if (fd >= 0)
 		close(fd);
 	EXPECT_EQ(-EBUSY, fd) {
 		TH_LOG("open of the char device during fileio: %s",
 		       fd >= 0 ? "succeeded" : strerror(-fd));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/* a DMABUF attached to the buffer fd: write() on it is EBUSY */
 	self->bfd = iio_buffer_get_fd(self->devfd, 0);
@@ -895,7 +897,7 @@ TEST_F_TIMEOUT(dac, seed_blocks, 120)
 	unsigned int f;
 	int i, st = 0, ret;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(4, bytes);
 	for (i = 0; i < 4; i++)
@@ -934,7 +936,7 @@ TEST_F_TIMEOUT(dac, seed_blocks, 120)
 	EXPECT_EQ(0, c.consumed);
 
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(1, poll_events(self->blk[i].fd, POLLOUT, 10000)) {
 			TH_LOG("block %d not played after 10 s", i);
@@ -976,7 +978,7 @@ TEST_F_TIMEOUT(dac, seed_ring, 180)
 	double t0, tw = 0, t;
 	int i, k, ret;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(RING_NB, bytes);
 	for (i = 0; i < RING_NB; i++) {
@@ -984,7 +986,7 @@ TEST_F_TIMEOUT(dac, seed_ring, 180)
 		ENQUEUE_OK(i, 0, bytes);
 	}
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	for (k = RING_NB; k < RING_TOTAL; k++) {
 		i = k % RING_NB;
 		t = now_s();
@@ -1016,7 +1018,7 @@ TEST_F_TIMEOUT(dac, seed_cancel, 60)
 	struct dac_counters c;
 	int i, st = 0;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 100, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 100, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(4, bytes);
 	for (i = 0; i < 4; i++)
@@ -1027,9 +1029,9 @@ TEST_F_TIMEOUT(dac, seed_cancel, 60)
 		ENQUEUE_OK(i, 0, bytes);
 		EXPORT_OK(i);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	sleep_ms(300);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	for (i = 0; i < 2; i++) {
 		st = 0;
 		ASSERT_EQ(0, sync_file_wait(self->sfd[i], 5000, &st)) {
@@ -1050,7 +1052,7 @@ TEST_F_TIMEOUT(dac, seed_cancel, 60)
 		ENQUEUE_OK(i, 0, bytes);
 		EXPORT_OK(i);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	sleep_ms(200);
 	ASSERT_EQ(0, close(self->cfd));
 	self->cfd = -1;
@@ -1065,7 +1067,7 @@ TEST_F_TIMEOUT(dac, seed_cancel, 60)
 		EXPECT_EQ(0, dmabuf_sync_start_rw(self->blk[i].fd));
 		EXPECT_EQ(0, dmabuf_sync_end_rw(self->blk[i].fd));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	/* the char device opens again */
 	OPEN_CHARDEV();
 }
@@ -1110,7 +1112,7 @@ TEST_F_TIMEOUT(dacv, cyclic, 90)
 	double t0, dt, t_b2 = 0, end;
 	int i, st = 0, ret;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0, 0));
 	/* the blocks come from the DAC's ALLOC in both variants */
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(2, bytes);
@@ -1141,7 +1143,7 @@ TEST_F_TIMEOUT(dacv, cyclic, 90)
 	}
 	EXPORT_OK(0);
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	/* three passes and more (the block alone lasts 0.2 s) */
 	ret = dac_wait_consumed(&self->d, 3 * CY_SCANS + 1, 20000, &c);
 	dt = now_s() - t0;
@@ -1217,7 +1219,7 @@ TEST_F_TIMEOUT(dacv, cyclic, 90)
 	}
 
 	/* the disable ends the cyclic block */
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	ret = sync_file_wait(self->sfd[0], 5000, &st);
 	ASSERT_EQ(0, ret);
 	EXPECT_EQ(-ECANCELED, st) {
@@ -1238,7 +1240,7 @@ TEST_F_TIMEOUT(dacv, cyclic_disable, 60)
 	struct dac_counters c;
 	int st = 0, ret;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(1, bytes);
 	FILL_OK(0, 0, 500);
@@ -1255,7 +1257,7 @@ TEST_F_TIMEOUT(dacv, cyclic_disable, 60)
 		TH_LOG("ENQUEUE CYCLIC: %s", strerror(-ret));
 	}
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	/* into its third pass: it repeats, and only the disable ends it */
 	ret = dac_wait_consumed(&self->d, 2 * 500 + 1, 20000, &c);
 	ASSERT_EQ(0, ret) {
@@ -1265,7 +1267,7 @@ TEST_F_TIMEOUT(dacv, cyclic_disable, 60)
 	EXPECT_EQ(0, st) {
 		TH_LOG("the cyclic block's fence: %s", status_str(st));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 5000, &st)) {
 		TH_LOG("cyclic block pending 5 s after disable");
 	}
@@ -1285,14 +1287,14 @@ TEST_F_TIMEOUT(dacv, cyclic_on_adc, 60)
 	struct dmabuf_block *b = &self->blk[0];
 	int cfd, devfd, bfd, ret;
 
-	ASSERT_EQ(0, adc_create_unique(&self->a, "cya"));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
-	cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "cya"));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, cfd);
 	self->cfd = cfd;	/* closed by the teardown */
 	ASSERT_EQ(0, dmabuf_block_alloc(b, cfd, 4096, true));
 	if (variant->mainline) {
-		devfd = adc_open(&self->a, O_RDWR);
+		devfd = inst_open(&self->a, O_RDWR);
 		ASSERT_LE(0, devfd);
 		self->devfd = devfd;
 		bfd = iio_buffer_get_fd(devfd, 0);
@@ -1335,7 +1337,7 @@ TEST_F_TIMEOUT(dacv, mainline_stream, 180)
 	double t0;
 	int i, k, ret;
 
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, SD_FREQ, 0, 0));
 	if (heap) {
 		for (i = 0; i < ML_NB; i++) {
 			struct dmabuf_block *b = &self->blk[i];
@@ -1381,7 +1383,7 @@ TEST_F_TIMEOUT(dacv, mainline_stream, 180)
 					      0x100, bytes));
 
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	for (k = ML_NB; k < ML_TOTAL; k++) {
 		i = k % ML_NB;
 		ASSERT_EQ(1, poll_events(self->blk[i].fd, POLLOUT, 10000)) {
@@ -1406,7 +1408,7 @@ TEST_F_TIMEOUT(dacv, mainline_stream, 180)
 				       sizeof(err))) {
 		TH_LOG("%s", err);
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	for (i = 0; i < ML_NB; i++)
 		EXPECT_EQ(0, iio_buffer_detach(self->bfd, self->blk[i].fd));
 }
@@ -1601,7 +1603,7 @@ TEST_F_TIMEOUT(broken, mismatches, 90)
 
 	layout_init(&l, ADC_ALL_TS);
 	broken_ramp(&l, self->buf, variant->fault);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, BR_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, BR_FREQ, 0, 0));
 
 	switch (feed) {
 	case FEED_WRITE:
@@ -1652,7 +1654,7 @@ TEST_F_TIMEOUT(broken, mismatches, 90)
 		break;
 	}
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	if (feed != FEED_WRITE) {
 		for (i = 0; i < BR_NB; i++) {
 			ASSERT_EQ(0, sync_file_wait(self->sfd[i], 20000, &st)) {
@@ -1672,13 +1674,13 @@ TEST_F_TIMEOUT(broken, mismatches, 90)
 	last = self->buf + (BR_TOTAL - 1) * SCAN;
 	for (ch = 0; ch < DAC_NUM_CH; ch++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
-		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 		EXPECT_EQ((int16_t)get_le16(last + l.off[ch]), v) {
 			TH_LOG("%s", attr);
 		}
 	}
 
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	/* kept after the disable */
 	COUNTERS_OK(&c);
 	EXPECT_EQ(BR_TOTAL, c.consumed);
@@ -1706,7 +1708,7 @@ TEST_F_TIMEOUT(dacv, cyclic_broken, 60)
 	int ret;
 
 	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, CY_FREQ, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(1, bytes);
 	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
@@ -1725,12 +1727,12 @@ TEST_F_TIMEOUT(dacv, cyclic_broken, 60)
 	ASSERT_EQ(0, ret) {
 		TH_LOG("ENQUEUE CYCLIC: %s", strerror(-ret));
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ret = dac_wait_consumed(&self->d, 4 * nscans, 20000, &c);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%lld scans played 20 s after enable", c.consumed);
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	COUNTERS_OK(&c);
 	plays = c.consumed > (long long)bad ?
 		(c.consumed - (long long)bad - 1) / (long long)nscans + 1 : 0;
@@ -1762,7 +1764,7 @@ TEST_F_TIMEOUT(dac, subset_channels, 90)
 	long long v;
 	ssize_t n;
 
-	ASSERT_EQ(0, dac_configure(&self->d, mask, 10000, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, mask, 10000, 0, 0));
 	layout_init(&l, mask);
 
 	/* a: 3000 ramp scans of 4 bytes: 3000 played, no mismatch */
@@ -1770,14 +1772,14 @@ TEST_F_TIMEOUT(dac, subset_channels, 90)
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 	n = write_once(self->devfd, self->buf, 3000 * 4);
 	ASSERT_EQ(3000 * 4, n);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(3000, 20000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage1_raw", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage1_raw", &v));
 	EXPECT_EQ(ramp_value(2999, 1), v);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage3_raw", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage3_raw", &v));
 	EXPECT_EQ(ramp_value(2999, 3), v);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/*
 	 * b: the ramp of channels 0 and 1 (n, n + 1) in the same 4 bytes:
@@ -1787,13 +1789,13 @@ TEST_F_TIMEOUT(dac, subset_channels, 90)
 	ramp_fill(&l01, self->buf, 0, 1000);
 	n = write_once(self->devfd, self->buf, 1000 * 4);
 	ASSERT_EQ(1000 * 4, n);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(1000, 20000, &c);
 	EXPECT_EQ(1000, c.mismatches) {
 		TH_LOG("channels 1/3 holding n, n + 1: %lld mismatches in "
 		       "1000 scans", c.mismatches);
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/*
 	 * c: the right ramp with channel 1 corrupted in scan 300 (2: the
@@ -1806,26 +1808,26 @@ TEST_F_TIMEOUT(dac, subset_channels, 90)
 	corrupt_sample(&l, self->buf, 500, 1);	/* index 1: channel 3 */
 	n = write_once(self->devfd, self->buf, 1000 * 4);
 	ASSERT_EQ(1000 * 4, n);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(1000, 20000, &c);
 	EXPECT_EQ(4, c.mismatches);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage3_raw", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage3_raw", &v));
 	EXPECT_EQ(ramp_value(1000, 3), v);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	close(self->devfd);
 	self->devfd = -1;
 
 	/* d: channel 2 and the timestamp: 16-byte scans */
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_CH(2) | ADC_TS, 10000, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_CH(2) | ADC_TS, 10000, 0, 0));
 	layout_init(&l, ADC_CH(2) | ADC_TS);
 	ramp_fill(&l, self->buf, 0, 1000);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 	n = write_once(self->devfd, self->buf, 1000 * 16);
 	ASSERT_EQ(1000 * 16, n);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(1000, 20000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_read_ll(&self->d, "out_voltage2_raw", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->d, "out_voltage2_raw", &v));
 	EXPECT_EQ(ramp_value(999, 2), v);
 }
 
@@ -1847,35 +1849,36 @@ TEST_F_TIMEOUT(dac, raw_holds_until_played, 60)
 
 	for (ch = 0; ch < DAC_NUM_CH; ch++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
-		ASSERT_EQ(0, adc_write_ll(&self->d, attr, code[ch]));
+		ASSERT_EQ(0, inst_write_ll(&self->d, attr, code[ch]));
 	}
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_CH(1) | ADC_CH(3), 10000, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_CH(1) | ADC_CH(3), 10000, 0,
+				    0));
 
 	/* enabled, nothing to play */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, dac_wait_for(&self->d, WAIT_UNDERRUN, 10000, &c));
 	EXPECT_EQ(0, c.consumed);
 	for (ch = 0; ch < DAC_NUM_CH; ch++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
-		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 		EXPECT_EQ(code[ch], v) {
 			TH_LOG("%s after an enable that played nothing", attr);
 		}
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 
 	/* 100 scans on channels 1 and 3 */
 	layout_init(&l, ADC_CH(1) | ADC_CH(3));
 	ramp_fill(&l, self->buf, 0, 100);
 	OPEN_DEV(O_WRONLY | O_NONBLOCK);
 	ASSERT_EQ(100 * 4, write_once(self->devfd, self->buf, 100 * 4));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	CONSUMED_EXACTLY(100, 20000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	for (ch = 0; ch < DAC_NUM_CH; ch++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", ch);
-		ASSERT_EQ(0, adc_read_ll(&self->d, attr, &v));
+		ASSERT_EQ(0, inst_read_ll(&self->d, attr, &v));
 		EXPECT_EQ(ch & 1 ? ramp_value(99, ch) : code[ch], v) {
 			TH_LOG("%s after playing channels 1 and 3", attr);
 		}
@@ -1902,7 +1905,7 @@ TEST_F_TIMEOUT(dacv, rmdir_with_blocks, 90)
 	int i, st = 0, ret;
 
 	snprintf(name, sizeof(name), "%s", self->d.name);
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 100, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 100, 0, 0));
 	OPEN_CHARDEV();
 	ALLOC_BLOCKS(3, bytes);
 	for (i = 0; i < 3; i++)
@@ -1926,7 +1929,7 @@ TEST_F_TIMEOUT(dacv, rmdir_with_blocks, 90)
 		}
 		EXPORT_OK(i);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	w.fd = self->blk[0].fd;
 	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
 	sleep_ms(300);
@@ -1935,7 +1938,7 @@ TEST_F_TIMEOUT(dacv, rmdir_with_blocks, 90)
 	}
 
 	t = now_s();
-	ret = dac_rmdir(name);
+	ret = inst_rmdir(INST_DAC, name);
 	DIAG("rmdir_with_blocks (%s): rmdir: %d, %.3f s",
 	     ml ? "mainline" : "seed", ret, now_s() - t);
 	ASSERT_EQ(0, ret);

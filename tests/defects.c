@@ -178,9 +178,9 @@ static void *enqueuer_fn(void *arg)
 /* ------------------------------------------------------------------ */
 
 FIXTURE(defects) {
-	struct adc d;		/* a DAC */
-	struct adc d2;		/* a second DAC */
-	struct adc a;		/* an ADC */
+	struct inst d;		/* a DAC */
+	struct inst d2;		/* a second DAC */
+	struct inst a;		/* an ADC */
 	int fds[NFDS];
 	int nfds;
 };
@@ -204,9 +204,9 @@ FIXTURE_TEARDOWN(defects)
 	for (i = 0; i < self->nfds; i++)
 		if (self->fds[i] >= 0)
 			close(self->fds[i]);
-	dac_destroy(&self->d);
-	dac_destroy(&self->d2);
-	adc_destroy(&self->a);
+	inst_destroy(&self->d);
+	inst_destroy(&self->d2);
+	inst_destroy(&self->a);
 }
 
 /* Remember @fd (>= 0) for the teardown; returns its slot */
@@ -239,19 +239,17 @@ static void close_fd(FIXTURE_DATA(defects) *self, int fd)
 	close(fd);
 }
 
-#define CREATE_DAC(dev) do {						\
-	ASSERT_EQ(0, dac_create_unique(&self->dev, "defdac"));		\
-	ASSERT_EQ(0, dac_configure(&self->dev, ADC_ALL_TS, 0, 0));	\
+#define CREATE(dev, type, prefix) do {					\
+	ASSERT_EQ(0, inst_create_unique(&self->dev, (type), (prefix)));	\
+	ASSERT_EQ(0, inst_configure(&self->dev, ADC_ALL_TS, 0, 0, 0));	\
 } while (0)
 
-#define CREATE_ADC(dev) do {						\
-	ASSERT_EQ(0, adc_create_unique(&self->dev, "defadc"));		\
-	ASSERT_EQ(0, adc_configure(&self->dev, ADC_ALL_TS, 0, 0, 0));	\
-} while (0)
+#define CREATE_DAC(dev)	CREATE(dev, INST_DAC, "defdac")
+#define CREATE_ADC(dev)	CREATE(dev, INST_ADC, "defadc")
 
 /* fd = the DMABUF char device of @dev (kept) */
 #define OPEN_CHARDEV(fd, dev) do {					\
-	(fd) = adc_dmabuf_open(&self->dev, O_RDWR);			\
+	(fd) = inst_dmabuf_open(&self->dev, O_RDWR);			\
 	ASSERT_LE(0, (fd)) {						\
 		TH_LOG("open /dev/iio:device%d-dmabuf0: %s",		\
 		       self->dev.devnum, strerror(-(fd)));		\
@@ -261,7 +259,7 @@ static void close_fd(FIXTURE_DATA(defects) *self, int fd)
 
 /* devfd = /dev/iio:deviceN of @dev, bfd = its buffer0 fd (both kept) */
 #define OPEN_BUFFER(devfd, bfd, dev) do {				\
-	(devfd) = adc_open(&self->dev, O_RDWR);				\
+	(devfd) = inst_open(&self->dev, O_RDWR);			\
 	ASSERT_LE(0, (devfd)) {						\
 		TH_LOG("open %s: %s", self->dev.chrdev,			\
 		       strerror(-(devfd)));				\
@@ -353,7 +351,7 @@ TEST_F_TIMEOUT(defects, chardev_close_spares_mainline, 60)
 	double t_enable, t_check;
 
 	CREATE_ADC(a);
-	ASSERT_EQ(0, adc_set_ll(&self->a, "sampling_frequency", CC_FREQ));
+	ASSERT_EQ(0, inst_set_ll(&self->a, "sampling_frequency", CC_FREQ));
 	OPEN_CHARDEV(cfd, a);
 	OPEN_BUFFER(devfd, bfd, a);
 	dfd = udmabuf_alloc(size, &memfd);
@@ -373,7 +371,7 @@ TEST_F_TIMEOUT(defects, chardev_close_spares_mainline, 60)
 	sfd = dmabuf_export_sync_file(dfd, DMA_BUF_SYNC_READ);
 	ASSERT_LE(0, sfd);
 	keep_fd(self, sfd);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	t_enable = now_s();
 
 	close_fd(self, cfd);
@@ -391,7 +389,7 @@ TEST_F_TIMEOUT(defects, chardev_close_spares_mainline, 60)
 	EXPECT_EQ(1, st) {
 		TH_LOG("the mainline block: %s, expected filled", status_str(st));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	EXPECT_EQ(0, iio_buffer_detach(bfd, dfd));
 }
 
@@ -469,7 +467,7 @@ TEST_F_TIMEOUT(defects, seed_double_enqueue, 90)
 	}
 
 	/* it was queued indeed: it plays once the DAC runs */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, dac_wait_consumed(&self->d, DE_SCANS, 10000, &c)) {
 		TH_LOG("scans_consumed %lld, expected %d", c.consumed,
 		       DE_SCANS);
@@ -509,7 +507,7 @@ TEST_F_TIMEOUT(defects, seed_fences_in_order, 90)
 	CREATE_DAC(d);
 	CREATE_DAC(d2);
 	CREATE_ADC(a);
-	ASSERT_EQ(0, adc_set_ll(&self->d, "sampling_frequency", FO_FREQ));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "sampling_frequency", FO_FREQ));
 	OPEN_CHARDEV(cfd, d);
 	OPEN_CHARDEV(cfd2, d2);
 	OPEN_BUFFER(devfd, bfd, a);
@@ -549,7 +547,7 @@ TEST_F_TIMEOUT(defects, seed_fences_in_order, 90)
 	}
 	keep_fd(self, merged);
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, sync_file_wait(merged, 15000, &stm)) {
 		TH_LOG("the merged sync_file never signalled");
 	}
@@ -623,10 +621,10 @@ TEST_F_TIMEOUT(defects, dac_enable_rechecks_dmabuf_user, 240)
 	pthread_t th;
 
 	CREATE_DAC(d);
-	ASSERT_EQ(0, adc_set_ll(&self->d, "buffer0/length", ER_LENGTH));
-	ASSERT_EQ(0, adc_path(&self->d, "buffer0/enable", en, sizeof(en)));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "buffer0/length", ER_LENGTH));
+	ASSERT_EQ(0, inst_path(&self->d, "buffer0/enable", en, sizeof(en)));
 	/* control: the char device open first, then enable: its blocks play */
-	cfd0 = adc_dmabuf_open(&self->d, O_RDWR);
+	cfd0 = inst_dmabuf_open(&self->d, O_RDWR);
 	ASSERT_LE(0, cfd0);
 	ASSERT_EQ(0, sysfs_write(en, "1"));
 	ret = play_one_scan(cfd0, &st, &what);
@@ -659,7 +657,7 @@ TEST_F_TIMEOUT(defects, dac_enable_rechecks_dmabuf_user, 240)
 		w.val = "1";
 		ASSERT_EQ(0, pthread_create(&th, NULL, sysfs_writer_fn, &w));
 		sleep_s(delay);
-		cfd = adc_dmabuf_open(&self->d, O_RDWR);
+		cfd = inst_dmabuf_open(&self->d, O_RDWR);
 		t = now_s();
 		ASSERT_EQ(0, join_within(th, 30));
 		ASSERT_EQ(0, w.ret) {
@@ -757,12 +755,12 @@ TEST_F_TIMEOUT(defects, dac_write_racing_disable, 180)
 	int devfd, try;
 
 	CREATE_DAC(d);
-	ASSERT_EQ(0, adc_set_ll(&self->d, "sampling_frequency", WD_FREQ));
-	ASSERT_EQ(0, adc_set(&self->d, "buffer0/watermark", "1"));
-	ASSERT_EQ(0, adc_set_ll(&self->d, "buffer0/length", WD_LENGTH));
-	ASSERT_EQ(0, adc_set_ll(&self->d, "buffer0/watermark",
-				WD_LENGTH / 2));
-	devfd = adc_open(&self->d, O_RDWR);
+	ASSERT_EQ(0, inst_set_ll(&self->d, "sampling_frequency", WD_FREQ));
+	ASSERT_EQ(0, inst_set(&self->d, "buffer0/watermark", "1"));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "buffer0/length", WD_LENGTH));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "buffer0/watermark",
+				 WD_LENGTH / 2));
+	devfd = inst_open(&self->d, O_RDWR);
 	ASSERT_LE(0, devfd);
 	keep_fd(self, devfd);
 	vec = malloc(npages);
@@ -777,7 +775,7 @@ TEST_F_TIMEOUT(defects, dac_write_racing_disable, 180)
 		void *src;
 		int memfd;
 
-		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+		ASSERT_EQ(0, inst_buffer_enable(&self->d));
 		memfd = memfd_create("src", MFD_CLOEXEC);
 		ASSERT_LE(0, memfd);
 		ASSERT_EQ(0, ftruncate(memfd, (off_t)block));
@@ -797,7 +795,7 @@ TEST_F_TIMEOUT(defects, dac_write_racing_disable, 180)
 		}
 		busy = !__atomic_load_n(&w.done, __ATOMIC_SEQ_CST);
 		t_dis0 = now_s();
-		ASSERT_EQ(0, adc_buffer_disable(&self->d));
+		ASSERT_EQ(0, inst_buffer_disable(&self->d));
 		t_dis1 = now_s();
 		r_after = resident_pages(src, block, vec);
 		ASSERT_EQ(0, join_within(th, 60));
@@ -819,7 +817,7 @@ TEST_F_TIMEOUT(defects, dac_write_racing_disable, 180)
 		TH_LOG("never caught the writer early in its copy: cannot test");
 	}
 	/* a new session, nothing written for it */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	sleep_ms(1000);
 	ASSERT_EQ(0, dac_read_counters(&self->d, &c));
 	DIAG("dac_write_racing_disable: 1 s after the enable: consumed %lld, underruns %lld, mismatches %lld",
@@ -827,7 +825,7 @@ TEST_F_TIMEOUT(defects, dac_write_racing_disable, 180)
 	EXPECT_EQ(0, c.consumed) {
 		TH_LOG("data written during the disabled session played after the next enable");
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 }
 
 /* ------------------------------------------------------------------ */
@@ -887,7 +885,7 @@ TEST_F_TIMEOUT(defects, attach_races_enable, 120)
 	pid_t pid;
 
 	CREATE_ADC(a);
-	ASSERT_EQ(0, adc_path(&self->a, "buffer0/enable", en, sizeof(en)));
+	ASSERT_EQ(0, inst_path(&self->a, "buffer0/enable", en, sizeof(en)));
 	OPEN_BUFFER(devfd, bfd, a);
 	dfd = udmabuf_alloc(AR_BYTES, &memfd);
 	ASSERT_LE(0, dfd) {
@@ -1066,14 +1064,14 @@ TEST_F_TIMEOUT(defects, attach_fault_injection, 240)
 	ASSERT_TRUE(done);
 
 	/* no attachment is left: the buffer serves read() */
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	/* through the buffer fd: it holds the buffer, the device fd can't */
 	ret = (int)read_timeout(bfd, buf, sizeof(buf), 5000);
 	EXPECT_LT(0, ret) {
 		TH_LOG("read() after the injected ATTACH failures: %s",
 		       strerror(-ret));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1109,12 +1107,12 @@ TEST_F_TIMEOUT(defects, length_bounded, 180)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		sysfs_write("/proc/self/oom_score_adj", "1000");
-		res->len_ret = adc_write_ll(&self->a, "buffer0/length",
-					    LB_LENGTH);
+		res->len_ret = inst_write_ll(&self->a, "buffer0/length",
+					     LB_LENGTH);
 		if (!res->len_ret) {
-			res->en_ret = adc_write(&self->a, "buffer0/enable", "1");
+			res->en_ret = inst_write(&self->a, "buffer0/enable", "1");
 			if (!res->en_ret)
-				adc_write(&self->a, "buffer0/enable", "0");
+				inst_write(&self->a, "buffer0/enable", "0");
 		}
 		_exit(0);
 	}
@@ -1138,7 +1136,7 @@ TEST_F_TIMEOUT(defects, length_bounded, 180)
 	} else {
 		EXPECT_EQ(-EINVAL, res->en_ret);
 	}
-	adc_buffer_disable(&self->a);
+	inst_buffer_disable(&self->a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1168,10 +1166,10 @@ TEST_F_TIMEOUT(defects, dac_write_grown_scan, 60)
 	pid_t pid;
 
 	CREATE_DAC(d);
-	ASSERT_EQ(0, dac_set_channels(&self->d, ADC_CH(0)));
-	ASSERT_EQ(0, adc_set(&self->d, "buffer0/watermark", "1"));
-	ASSERT_EQ(0, adc_set(&self->d, "buffer0/length", "2"));
-	devfd = adc_open(&self->d, O_RDWR);
+	ASSERT_EQ(0, inst_set_channels(&self->d, ADC_CH(0)));
+	ASSERT_EQ(0, inst_set(&self->d, "buffer0/watermark", "1"));
+	ASSERT_EQ(0, inst_set(&self->d, "buffer0/length", "2"));
+	devfd = inst_open(&self->d, O_RDWR);
 	ASSERT_LE(0, devfd);
 	keep_fd(self, devfd);
 	n = write(devfd, scan, 2);
@@ -1179,7 +1177,7 @@ TEST_F_TIMEOUT(defects, dac_write_grown_scan, 60)
 		TH_LOG("write of one 2-byte scan: %s",
 		       n < 0 ? strerror(errno) : "short");
 	}
-	ASSERT_EQ(0, dac_set_channels(&self->d, ADC_ALL_TS));
+	ASSERT_EQ(0, inst_set_channels(&self->d, ADC_ALL_TS));
 
 	res = shared_alloc(sizeof(*res));
 	ASSERT_NE(NULL, res);

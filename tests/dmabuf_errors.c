@@ -16,7 +16,7 @@
 #define MAXB		40
 
 FIXTURE(err) {
-	struct adc a, b;
+	struct inst a, b;
 	int cfd, cfd2, iofd;
 	struct dmabuf_block blk[MAXB];
 	int fds[8];		/* other fds to close in teardown */
@@ -38,13 +38,13 @@ FIXTURE_SETUP(err)
 		dmabuf_block_init(&self->blk[i]);
 	for (i = 0; i < 8; i++)
 		self->fds[i] = -1;
-	ASSERT_EQ(0, adc_create_unique(&self->a, "dme"));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "dme"));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd) {
 		TH_LOG("open /dev/iio:device%d-dmabuf0: %s", self->a.devnum,
 		       strerror(-self->cfd));
 	}
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
 }
 
 FIXTURE_TEARDOWN(err)
@@ -52,9 +52,9 @@ FIXTURE_TEARDOWN(err)
 	int i;
 
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->b.devnum >= 0)
-		adc_buffer_disable(&self->b);
+		inst_buffer_disable(&self->b);
 	if (self->cfd >= 0)
 		close(self->cfd);
 	if (self->cfd2 >= 0)
@@ -66,8 +66,8 @@ FIXTURE_TEARDOWN(err)
 			close(self->fds[i]);
 	for (i = 0; i < MAXB; i++)
 		dmabuf_block_free(&self->blk[i]);
-	adc_destroy(&self->a);
-	adc_destroy(&self->b);
+	inst_destroy(&self->a);
+	inst_destroy(&self->b);
 	if (self->restore_max)
 		dmabuf_max_bytes_set(self->max0);
 }
@@ -193,8 +193,8 @@ TEST_F_TIMEOUT(err, alloc_limit_default, 120)
 	BLOCK(2, page, false);
 
 	/* the limit is per buffer: another instance has its own */
-	ASSERT_EQ(0, adc_create_unique(&self->b, "dme2"));
-	self->cfd2 = adc_dmabuf_open(&self->b, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "dme2"));
+	self->cfd2 = inst_dmabuf_open(&self->b, O_RDWR);
 	ASSERT_LE(0, self->cfd2);
 	ret = dmabuf_alloc(self->cfd2, DMABUF_MAX_BLOCK_SIZE);
 	EXPECT_LE(0, ret);
@@ -333,7 +333,7 @@ TEST_F_TIMEOUT(err, mmap_survives_close_and_rmdir, 30)
 	EXPECT_EQ(0x5c, p[size - 1]);
 	p[1] = 0x01;
 
-	ASSERT_EQ(0, adc_rmdir(self->a.name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, self->a.name));
 	self->a.devnum = -1;
 	EXPECT_EQ(0x01, p[1]);
 	ASSERT_EQ(0, close(self->cfd));
@@ -532,8 +532,8 @@ TEST_F_TIMEOUT(err, enqueue_bytes_used_not_scans, 30)
 	close(self->cfd);
 	self->cfd = -1;
 	/* channels 1 and 3: 4 bytes per scan */
-	ASSERT_EQ(0, adc_set_channels(&self->a, ADC_CH(1) | ADC_CH(3)));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_set_channels(&self->a, ADC_CH(1) | ADC_CH(3)));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	fd = self->blk[1].fd;
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 4094));
@@ -543,8 +543,8 @@ TEST_F_TIMEOUT(err, enqueue_bytes_used_not_scans, 30)
 	close(self->cfd);
 	self->cfd = -1;
 	/* channel 2 + timestamp: 16 bytes per scan */
-	ASSERT_EQ(0, adc_set_channels(&self->a, ADC_CH(2) | ADC_TS));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_set_channels(&self->a, ADC_CH(2) | ADC_TS));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	fd = self->blk[2].fd;
 	EXPECT_EQ(-EINVAL, dmabuf_enqueue(self->cfd, fd, 4092));
@@ -603,8 +603,8 @@ TEST_F_TIMEOUT(err, enqueue_busy, 30)
 	EXPECT_EQ(-EPERM, dmabuf_enqueue(self->cfd, fd, 4096));
 
 	/* completed, it may be queued again */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(1, poll_events(self->blk[1].fd, POLLOUT, 10000));
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, 4096));
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[1].fd, 4096));
@@ -629,8 +629,8 @@ TEST_F_TIMEOUT(err, enqueue_enospc, 30)
 					      self->blk[DMABUF_MAX_QUEUED].fd,
 					      0, 4096));
 	/* once one completes, there is room again */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(1, poll_events(self->blk[0].fd, POLLOUT, 10000));
 	EXPECT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[DMABUF_MAX_QUEUED].fd,
 				    4096));
@@ -644,15 +644,15 @@ TEST_F_TIMEOUT(err, enqueue_other_instance, 60)
 	struct ramp_check rc;
 	int ret;
 
-	ASSERT_EQ(0, adc_create_unique(&self->b, "dme2"));
-	self->cfd2 = adc_dmabuf_open(&self->b, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "dme2"));
+	self->cfd2 = inst_dmabuf_open(&self->b, O_RDWR);
 	ASSERT_LE(0, self->cfd2);
 	ret = dmabuf_block_alloc(b, self->cfd2, bytes, true);
 	ASSERT_EQ(0, ret);
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, b->fd, bytes));
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 10000));
 	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
@@ -670,7 +670,7 @@ TEST_F_TIMEOUT(err, enodev_after_rmdir, 30)
 	int ret;
 
 	BLOCK(0, 4096, true);
-	ASSERT_EQ(0, adc_rmdir(self->a.name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, self->a.name));
 	self->a.devnum = -1;
 	EXPECT_EQ(-ENODEV, dmabuf_enqueue(self->cfd, self->blk[0].fd, 4096));
 	EXPECT_EQ(-ENODEV, dmabuf_enqueue_cmd(self->cfd,
@@ -750,17 +750,17 @@ TEST_F_TIMEOUT(err, exclusive_open, 30)
 {
 	int fd;
 
-	fd = adc_dmabuf_open(&self->a, O_RDWR);
+	fd = inst_dmabuf_open(&self->a, O_RDWR);
 	if (fd >= 0)
 		close(fd);
 	EXPECT_EQ(-EBUSY, fd);
-	fd = adc_dmabuf_open(&self->a, O_RDONLY);
+	fd = inst_dmabuf_open(&self->a, O_RDONLY);
 	if (fd >= 0)
 		close(fd);
 	EXPECT_EQ(-EBUSY, fd);
 
 	close(self->cfd);
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	EXPECT_LE(0, self->cfd);
 }
 
@@ -780,15 +780,15 @@ TEST_F_TIMEOUT(err, exclusive_fileio_read, 60)
 	close(self->cfd);
 	self->cfd = -1;
 	/* non-blocking: a blocking read of an empty buffer might just wait */
-	self->iofd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->iofd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->iofd) {
 		TH_LOG("open %s: %s", self->a.chrdev, strerror(-self->iofd));
 	}
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	while (read(self->iofd, buf, sizeof(buf)) > 0)
 		;	/* drain what that produced */
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	n = read(self->iofd, buf, sizeof(buf));
 	e = errno;
@@ -798,10 +798,10 @@ TEST_F_TIMEOUT(err, exclusive_fileio_read, 60)
 	}
 
 	/* enabled in DMABUF mode: still EBUSY, with data being produced */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	BLOCK(0, 1000 * SCAN, false);
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, 1000 * SCAN));
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	sleep_ms(200);
 	n = read(self->iofd, buf, sizeof(buf));
 	e = errno;
@@ -816,16 +816,16 @@ TEST_F_TIMEOUT(err, exclusive_fileio_read, 60)
 	EXPECT_EQ(EBUSY, e) {
 		TH_LOG("read: %s", n < 0 ? strerror(e) : "no error");
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 
 	/* DMABUF char device closed: fileio works again */
 	close(self->cfd);
 	self->cfd = -1;
 	close(self->iofd);
-	self->iofd = adc_open(&self->a, O_RDONLY);
+	self->iofd = inst_open(&self->a, O_RDONLY);
 	ASSERT_LE(0, self->iofd);
 	ramp_init(&rc, ADC_ALL_TS, false);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 10000, 4096, 64));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 10000, 4096, 64));
 	ret = stream_read(self->iofd, &rc, 1000, 20, buf, sizeof(buf), NULL);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("fileio after closing the DMABUF char device: %s; %s",
@@ -841,22 +841,22 @@ TEST_F_TIMEOUT(err, exclusive_open_while_fileio, 30)
 
 	close(self->cfd);
 	self->cfd = -1;
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
-	fd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	fd = inst_dmabuf_open(&self->a, O_RDWR);
 	if (fd >= 0)
 		close(fd);
 	EXPECT_EQ(-EBUSY, fd);
 
 	/* also with a fileio reader attached */
-	self->iofd = adc_open(&self->a, O_RDONLY | O_NONBLOCK);
+	self->iofd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, self->iofd);
-	fd = adc_dmabuf_open(&self->a, O_RDWR);
+	fd = inst_dmabuf_open(&self->a, O_RDWR);
 	if (fd >= 0)
 		close(fd);
 	EXPECT_EQ(-EBUSY, fd);
 
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	EXPECT_LE(0, self->cfd);
 }
 
@@ -871,8 +871,8 @@ TEST_F_TIMEOUT(err, chardev_node, 30)
 	ssize_t n;
 	double end;
 
-	adc_dmabuf_path(&self->a, node, sizeof(node));
-	adc_dmabuf_name(&self->a, name, sizeof(name));
+	inst_dmabuf_path(&self->a, node, sizeof(node));
+	inst_dmabuf_name(&self->a, name, sizeof(name));
 	snprintf(iioname, sizeof(iioname), "iio:device%d", self->a.devnum);
 
 	ASSERT_EQ(0, stat(node, &st)) {
@@ -906,7 +906,7 @@ TEST_F_TIMEOUT(err, chardev_node, 30)
 	/* gone with the device */
 	close(self->cfd);
 	self->cfd = -1;
-	ASSERT_EQ(0, adc_rmdir(self->a.name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, self->a.name));
 	self->a.devnum = -1;
 	end = now_s() + 2.0;
 	while (path_exists(node) && now_s() < end)
@@ -926,16 +926,16 @@ TEST_F_TIMEOUT(err, chardev_per_instance, 30)
 	char n1[64], n2[64];
 	int i;
 
-	ASSERT_EQ(0, adc_create_unique(&self->b, "dme2"));
-	adc_dmabuf_path(&self->a, n1, sizeof(n1));
-	adc_dmabuf_path(&self->b, n2, sizeof(n2));
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "dme2"));
+	inst_dmabuf_path(&self->a, n1, sizeof(n1));
+	inst_dmabuf_path(&self->b, n2, sizeof(n2));
 	EXPECT_STRNE(n1, n2);
 	EXPECT_TRUE(path_exists(n2));
-	self->cfd2 = adc_dmabuf_open(&self->b, O_RDWR);
+	self->cfd2 = inst_dmabuf_open(&self->b, O_RDWR);
 	ASSERT_LE(0, self->cfd2);
 	for (i = 0; i < 20; i++) {
 		close(self->cfd2);
-		self->cfd2 = adc_dmabuf_open(&self->b, O_RDWR);
+		self->cfd2 = inst_dmabuf_open(&self->b, O_RDWR);
 		ASSERT_LE(0, self->cfd2) {
 			TH_LOG("reopen #%d: %s", i, strerror(-self->cfd2));
 		}

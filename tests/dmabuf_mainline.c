@@ -159,7 +159,7 @@ static void xblk_free(struct xblk *x)
  * Returns 0 or -errno; @what says which step failed.
  */
 static int xblk_alloc_n(struct xblk *x, int n, enum src_kind k,
-			const struct adc *a, size_t size, char *what,
+			const struct inst *a, size_t size, char *what,
 			size_t whatlen)
 {
 	const size_t page = page_size();
@@ -168,7 +168,7 @@ static int xblk_alloc_n(struct xblk *x, int n, enum src_kind k,
 
 	size = (size + page - 1) / page * page;
 	if (k == SRC_OWN) {
-		cfd = adc_dmabuf_open(a, O_RDWR);
+		cfd = inst_dmabuf_open(a, O_RDWR);
 		if (cfd < 0) {
 			snprintf(what, whatlen, "open DMABUF char device");
 			return cfd;
@@ -338,7 +338,7 @@ static int iio_fence_id(int sfd, unsigned long long *context,
 /* ------------------------------------------------------------------ */
 
 struct ml_ctx {
-	struct adc a;
+	struct inst a;
 	int devfd;		/* /dev/iio:deviceN */
 	int bfd;		/* buffer0's fd (IIO_BUFFER_GET_FD_IOCTL) */
 	struct xblk x[MAXB];
@@ -367,17 +367,17 @@ static int ml_open(struct ml_ctx *c, const char *prefix, char *what,
 {
 	int ret;
 
-	ret = adc_create_unique(&c->a, prefix);
+	ret = inst_create_unique(&c->a, INST_ADC, prefix);
 	if (ret) {
 		snprintf(what, whatlen, "create instance");
 		return ret;
 	}
-	ret = adc_configure(&c->a, ADC_ALL_TS, 0, 0, 0);
+	ret = inst_configure(&c->a, ADC_ALL_TS, 0, 0, 0);
 	if (ret) {
 		snprintf(what, whatlen, "configure channels");
 		return ret;
 	}
-	c->devfd = adc_open(&c->a, O_RDWR);
+	c->devfd = inst_open(&c->a, O_RDWR);
 	if (c->devfd < 0) {
 		snprintf(what, whatlen, "open %s", c->a.chrdev);
 		return c->devfd;
@@ -396,7 +396,7 @@ static void ml_close(struct ml_ctx *c)
 
 	/* disabling cancels whatever is still queued */
 	if (c->a.devnum >= 0)
-		adc_buffer_disable(&c->a);
+		inst_buffer_disable(&c->a);
 	/* closing the buffer fd detaches every DMABUF still attached */
 	if (c->bfd >= 0)
 		close(c->bfd);
@@ -410,7 +410,7 @@ static void ml_close(struct ml_ctx *c)
 	for (i = 0; i < NFDS; i++)
 		if (c->fds[i] >= 0)
 			close(c->fds[i]);
-	adc_destroy(&c->a);
+	inst_destroy(&c->a);
 	ml_init(c);
 }
 
@@ -559,7 +559,7 @@ TEST_F_TIMEOUT(stream, ramp, 120)
 
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ((size_t)SCAN, rc.l.size);
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, ST_FREQ, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, ST_FREQ, 0, 0));
 	ret = xblk_alloc_n(x, ST_NBLK, variant->src, &self->c.a, bytes, what,
 			   sizeof(what));
 	ASSERT_EQ(0, ret) {
@@ -581,9 +581,9 @@ TEST_F_TIMEOUT(stream, ramp, 120)
 			TH_LOG("ENQUEUE block %d: %s", i, strerror(-ret));
 		}
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->c.a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->c.a, "overruns", &ov0));
 	t0 = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 
 	for (done = 0; done < ST_TOTAL; done++) {
 		struct xblk *b = &x[done % ST_NBLK];
@@ -618,9 +618,9 @@ TEST_F_TIMEOUT(stream, ramp, 120)
 		}
 	}
 	/* blocks are still queued here: nothing can have been dropped */
-	ASSERT_EQ(0, adc_read_ll(&self->c.a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->c.a, "overruns", &ov1));
 	t1 = now_s();
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 
 	DIAG("stream %s: %" PRIu64 " scans in %.3f s (%.1f scans/s), "
 	     "%.3f s waiting in SYNC_START, overruns %lld -> %lld",
@@ -699,7 +699,7 @@ TEST_F_TIMEOUT(ml, attach_twice, 30)
 	const size_t bytes = 100 * SCAN;
 	int dup_fd, st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCKS(1, bytes);
 	ATTACH_OK(0);
 	EXPECT_EQ(-EBUSY, iio_buffer_attach(self->c.bfd, self->c.x[0].b.fd));
@@ -711,12 +711,12 @@ TEST_F_TIMEOUT(ml, attach_twice, 30)
 	/* the first attachment is intact: it streams */
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	/* attached once: DETACH works once */
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, dup_fd));
 	EXPECT_EQ(-EPERM, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
@@ -802,7 +802,7 @@ TEST_F_TIMEOUT(ml, enqueue_bytes_used_not_scans, 60)
 	double t;
 	int fd, st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCKS(1, bytes);
 	ATTACH_OK(0);
 	fd = self->c.x[0].b.fd;
@@ -825,7 +825,7 @@ TEST_F_TIMEOUT(ml, enqueue_bytes_used_not_scans, 60)
 
 	/* and the valid one streams, from scan 0 */
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
@@ -887,7 +887,7 @@ TEST_F_TIMEOUT(ml, enqueue_pending_waits, 60)
 	double t, dt;
 	int fd, ret, st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCKS(1, bytes);
 	ATTACH_OK(0);
 	fd = self->c.x[0].b.fd;
@@ -918,7 +918,7 @@ TEST_F_TIMEOUT(ml, enqueue_pending_waits, 60)
 	/* the first transfer is unaffected */
 	ASSERT_EQ(0, sync_file_status(self->c.sfd[0], &st));
 	EXPECT_EQ(0, st);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
@@ -939,7 +939,7 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	int fd, st = 0, ret;
 
 	/* a: 500 scans at 100 Hz, 5 s to fill */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
 	BLOCKS(1, bytes);
 	fd = self->c.x[0].b.fd;
 
@@ -950,7 +950,7 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	sleep_ms(300);
 	ASSERT_EQ(0, sync_file_status(self->c.sfd[0], &st));
 	ASSERT_EQ(0, st) {
@@ -981,14 +981,14 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	}
 	EXPECT_EQ(0, rc.first_n);
 	ASSERT_EQ(0, dmabuf_sync_end(fd));
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 
 	/*
 	 * b: DETACH while queued (disabled): the block stays queued, its
 	 * fence pending; the disable that follows the enable cancels it
 	 * (10 Hz: it would take 50 s to fill).
 	 */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10, 0, 0));
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
@@ -999,8 +999,8 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 		TH_LOG("queued, disabled, detached: fence %s",
 		       status_str(st));
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 5000, &st)) {
 		TH_LOG("fence of the detached block still pending after disable");
 	}
@@ -1010,11 +1010,11 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	EXPECT_EQ(1, poll_events(fd, POLLOUT, 1000));
 
 	/* c: re-ATTACH works and streams from scan 0 again */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
@@ -1026,7 +1026,7 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	}
 	EXPECT_EQ(0, rc.first_n);
 	ASSERT_EQ(0, dmabuf_sync_end(fd));
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, fd));
 	self->c.x[0].attached = false;
 }
@@ -1043,7 +1043,7 @@ TEST_F_TIMEOUT(ml, disable_cancels, 60)
 	pthread_t th;
 	int i, st;
 
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
 	BLOCKS(3, bytes);
 	for (i = 0; i < 3; i++) {
 		ATTACH_OK(i);
@@ -1051,7 +1051,7 @@ TEST_F_TIMEOUT(ml, disable_cancels, 60)
 		EXPORT_OK(i);
 	}
 	/* block 0 being filled (10 s at 100 Hz), 1 and 2 queued */
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	w.fd = self->c.x[0].b.fd;
 	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
 	sleep_ms(300);
@@ -1059,7 +1059,7 @@ TEST_F_TIMEOUT(ml, disable_cancels, 60)
 		TH_LOG("SYNC_START returned early: %d", w.ret);
 	}
 
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	ASSERT_EQ(0, join_within(th, 5)) {
 		TH_LOG("SYNC_START still blocked 5 s after disable");
 	}
@@ -1081,10 +1081,10 @@ TEST_F_TIMEOUT(ml, disable_cancels, 60)
 	}
 
 	/* still attached: the queue works again, the ramp from 0 */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	ENQUEUE_OK(1, bytes);
 	EXPORT_OK(1);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[1], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
@@ -1114,7 +1114,7 @@ TEST_F_TIMEOUT(ml, rmdir_with_attached, 90)
 	int i, st, ret, e;
 
 	snprintf(name, sizeof(name), "%s", self->c.a.name);
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 100, 0, 0));
 	/* 0, 1: queued; 2: attached, idle; 3: never attached */
 	BLOCKS(4, bytes);
 	for (i = 0; i < 3; i++)
@@ -1123,7 +1123,7 @@ TEST_F_TIMEOUT(ml, rmdir_with_attached, 90)
 		ENQUEUE_OK(i, bytes);
 		EXPORT_OK(i);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	w.fd = self->c.x[0].b.fd;
 	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
 	sleep_ms(300);
@@ -1132,7 +1132,7 @@ TEST_F_TIMEOUT(ml, rmdir_with_attached, 90)
 	}
 
 	t = now_s();
-	ret = adc_rmdir(name);
+	ret = inst_rmdir(INST_ADC, name);
 	DIAG("rmdir_with_attached: rmdir: %d, %.3f s", ret, now_s() - t);
 	ASSERT_EQ(0, ret);
 	self->c.a.devnum = -1;
@@ -1237,7 +1237,7 @@ TEST_F_TIMEOUT(ml, attach_while_fileio, 60)
 	int ret;
 
 	BLOCKS(1, 4096);
-	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
 	ret = iio_buffer_attach(self->c.bfd, self->c.x[0].b.fd);
 	if (!ret)
 		self->c.x[0].attached = true;
@@ -1253,7 +1253,7 @@ TEST_F_TIMEOUT(ml, attach_while_fileio, 60)
 	EXPECT_EQ(0, rc.first_n);
 
 	/* disabled: ATTACH works */
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	if (!self->c.x[0].attached)
 		ATTACH_OK(0);
 }
@@ -1276,9 +1276,9 @@ TEST_F_TIMEOUT(ml, read_while_attached, 60)
 	 * The core sets bytes_per_datum only on enable (until then read()
 	 * is EOF without asking the buffer): one fileio cycle first.
 	 */
-	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->c.a, ADC_ALL_TS, 1000, 4096, 1));
 	sleep_ms(20);
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, true));
 	ASSERT_EQ(0, fd_set_nonblock(self->c.devfd, true));
 	while (read(self->c.bfd, buf, sizeof(buf)) > 0)
@@ -1301,9 +1301,9 @@ TEST_F_TIMEOUT(ml, read_while_attached, 60)
 	}
 
 	/* enabled with the DMABUF queued: still EBUSY */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	ENQUEUE_OK(0, bytes);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	sleep_ms(20);
 	n = read(self->c.bfd, buf, sizeof(buf));
 	e = errno;
@@ -1313,7 +1313,7 @@ TEST_F_TIMEOUT(ml, read_while_attached, 60)
 		       n < 0 ? strerror(e) : "no error");
 	}
 	ASSERT_EQ(1, poll_events(self->c.x[0].b.fd, POLLOUT, 10000));
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 
 	/* detached: fileio works again on the buffer fd */
 	ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
@@ -1330,7 +1330,7 @@ TEST_F_TIMEOUT(ml, read_while_attached, 60)
 	}
 	ASSERT_EQ(0, fd_set_nonblock(self->c.bfd, false));
 	ramp_init(&rc, ADC_ALL_TS, false);
-	ASSERT_EQ(0, adc_start(&self->c.a, ADC_ALL_TS, 10000, 4096, 64));
+	ASSERT_EQ(0, inst_start(&self->c.a, ADC_ALL_TS, 10000, 4096, 64));
 	ret = stream_read(self->c.bfd, &rc, 1000, 20, buf, sizeof(buf), NULL);
 	EXPECT_EQ(0, ret) {
 		TH_LOG("fileio after DETACH: %s; %s", strerror(-ret),
@@ -1392,16 +1392,16 @@ TEST_F_TIMEOUT(ml, attach_detach_cycles, 300)
 	     now_s() - t);
 
 	/* still fine: one attached block streams */
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st) {
 		TH_LOG("fence: %s", status_str(st));
 	}
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
 	self->c.x[0].attached = false;
 }
@@ -1431,7 +1431,7 @@ TEST_F_TIMEOUT(ml, attachments_on_dma_device, 90)
 	ASSERT_EQ(0, ret) {
 		TH_LOG("second instance: %s: %s", what, strerror(-ret));
 	}
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	for (k = 0; k < ARRAY_SIZE(kinds); k++) {
 		struct xblk *x = &self->c.x[k];
 		const char *src = src_names[kinds[k]];
@@ -1476,12 +1476,12 @@ TEST_F_TIMEOUT(ml, attachments_on_dma_device, 90)
 		/* the mapping works: a transfer fills it */
 		ENQUEUE_OK(k, bytes);
 		EXPORT_OK(k);
-		ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+		ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 		ASSERT_EQ(0, sync_file_wait(self->c.sfd[k], 10000, &st));
 		EXPECT_EQ(1, st) {
 			TH_LOG("%s: fence: %s", src, status_str(st));
 		}
-		ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+		ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 		ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, x->b.fd));
 		x->attached = false;
 		ret = wait_unattached(x->b.fd, 5000);
@@ -1510,7 +1510,7 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 	char name[40];
 	int i, k, ret, st;
 
-	ASSERT_EQ(0, adc_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	BLOCKS(2, bytes);
 	ATTACH_OK(0);
 	ATTACH_OK(1);
@@ -1536,7 +1536,7 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 				       name);
 			}
 		}
-		ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+		ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 		for (i = 0; i < 2; i++) {
 			st = 0;
 			ASSERT_EQ(0, sync_file_wait(self->c.sfd[i], 10000,
@@ -1546,7 +1546,7 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 				       status_str(st));
 			}
 		}
-		ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+		ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	}
 	EXPECT_NE(ctx0, ctx1);
 
@@ -1563,10 +1563,10 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 	/* detached while queued, re-attached: a new context, from 1 */
 	ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
 	self->c.x[0].attached = false;
-	ASSERT_EQ(0, adc_buffer_enable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
 	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
 	EXPECT_EQ(1, st);
-	ASSERT_EQ(0, adc_buffer_disable(&self->c.a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);

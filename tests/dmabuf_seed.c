@@ -52,12 +52,12 @@ static int64_t clock_ns(clockid_t id)
 }
 
 /* The clock current_timestamp_clock names (realtime or monotonic here) */
-static int adc_ts_clock(const struct adc *a, clockid_t *id)
+static int adc_ts_clock(const struct inst *a, clockid_t *id)
 {
 	char buf[64];
 	int ret;
 
-	ret = adc_read(a, "current_timestamp_clock", buf, sizeof(buf));
+	ret = inst_read(a, "current_timestamp_clock", buf, sizeof(buf));
 	if (ret < 0)
 		return ret;
 	if (!strcmp(buf, "realtime"))
@@ -100,7 +100,7 @@ static int check_ts(const uint8_t *map, size_t nscans, uint64_t first,
 
 /* The DMABUF fixture: one instance, its DMABUF char device, blocks. */
 FIXTURE(dmab) {
-	struct adc a, b;
+	struct inst a, b;
 	int cfd, cfd2;
 	int nblk;
 	struct dmabuf_block blk[MAXB];
@@ -123,13 +123,13 @@ FIXTURE_SETUP(dmab)
 		dmabuf_block_init(&self->blk[i]);
 		self->sfd[i] = -1;
 	}
-	ASSERT_EQ(0, adc_create_unique(&self->a, "dmb"));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "dmb"));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd) {
 		TH_LOG("open /dev/iio:device%d-dmabuf0: %s", self->a.devnum,
 		       strerror(-self->cfd));
 	}
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
 }
 
 FIXTURE_TEARDOWN(dmab)
@@ -138,9 +138,9 @@ FIXTURE_TEARDOWN(dmab)
 
 	/* disabling cancels whatever is still queued: nothing stays pending */
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->b.devnum >= 0)
-		adc_buffer_disable(&self->b);
+		inst_buffer_disable(&self->b);
 	if (self->cfd >= 0)
 		close(self->cfd);
 	if (self->cfd2 >= 0)
@@ -150,8 +150,8 @@ FIXTURE_TEARDOWN(dmab)
 			close(self->sfd[i]);
 		dmabuf_block_free(&self->blk[i]);
 	}
-	adc_destroy(&self->a);
-	adc_destroy(&self->b);
+	inst_destroy(&self->a);
+	inst_destroy(&self->b);
 	if (self->restore_max)
 		dmabuf_max_bytes_set(self->max0);
 }
@@ -183,7 +183,7 @@ FIXTURE_TEARDOWN(dmab)
 /* ------------------------------------------------------------------ */
 
 FIXTURE(workflow) {
-	struct adc a;
+	struct inst a;
 	int cfd;
 	struct dmabuf_block blk[16];
 };
@@ -223,8 +223,8 @@ FIXTURE_SETUP(workflow)
 	self->cfd = -1;
 	for (i = 0; i < 16; i++)
 		dmabuf_block_init(&self->blk[i]);
-	ASSERT_EQ(0, adc_create_unique(&self->a, "wf"));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "wf"));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd) {
 		TH_LOG("open DMABUF char device: %s", strerror(-self->cfd));
 	}
@@ -235,12 +235,12 @@ FIXTURE_TEARDOWN(workflow)
 	int i;
 
 	if (self->a.devnum >= 0)
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 	if (self->cfd >= 0)
 		close(self->cfd);
 	for (i = 0; i < 16; i++)
 		dmabuf_block_free(&self->blk[i]);
-	adc_destroy(&self->a);
+	inst_destroy(&self->a);
 }
 
 /*
@@ -266,7 +266,7 @@ TEST_F_TIMEOUT(workflow, ramp, 180)
 
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, variant->freq, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, variant->freq, 0, 0));
 
 	for (i = 0; i < nb; i++) {
 		ret = dmabuf_block_alloc(&self->blk[i], self->cfd, bytes, true);
@@ -283,10 +283,10 @@ TEST_F_TIMEOUT(workflow, ramp, 180)
 			TH_LOG("ENQUEUE block %d: %s", i, strerror(-ret));
 		}
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 	t0 = now_s();
 	t_en0 = clock_ns(clk);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	t_en1 = clock_ns(clk);
 
 	for (done = 0; done < variant->total; done++) {
@@ -322,9 +322,9 @@ TEST_F_TIMEOUT(workflow, ramp, 180)
 		}
 	}
 	/* blocks are still queued here: nothing can have been dropped */
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	t1 = now_s();
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 
 	DIAG("workflow %d blocks: %" PRIu64 " scans in %.3f s (%.1f scans/s), "
 	     "%.3f s waiting in SYNC_START, overruns %lld -> %lld",
@@ -361,13 +361,13 @@ TEST_F_TIMEOUT(dmab, sync_start_blocks, 60)
 	int ret;
 
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	ASSERT_EQ((long long)b->size, dmabuf_size(b->fd));	/* rounded up */
 	ASSERT_LT(bytes, b->size);
 	/* through the seed's ioctl number */
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_SEED_ENQUEUE_IOCTL, b, bytes);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 
 	ret = dmabuf_sync_start(b->fd);
 	t_back = clock_ns(clk);
@@ -413,7 +413,7 @@ TEST_F_TIMEOUT(dmab, poll_pollout, 60)
 	int ret, st = 0;
 
 	ASSERT_EQ(0, adc_ts_clock(&self->a, &clk));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	/* no fence yet: idle */
 	EXPECT_EQ(1, poll_events(b->fd, POLLOUT, 0));
@@ -425,7 +425,7 @@ TEST_F_TIMEOUT(dmab, poll_pollout, 60)
 	EXPECT_EQ(0, poll_events(b->fd, POLLOUT, 300)) {
 		TH_LOG("POLLOUT with the buffer disabled");
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ret = poll_events(b->fd, POLLOUT, 10000);
 	t_out = clock_ns(clk);
 	ASSERT_EQ(1, ret);
@@ -455,7 +455,7 @@ TEST_F_TIMEOUT(dmab, sync_file_signals, 60)
 	struct ramp_check rc;
 	int st_w = 0, st_r = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, bytes);
 
@@ -474,7 +474,7 @@ TEST_F_TIMEOUT(dmab, sync_file_signals, 60)
 	EXPECT_EQ(0, st_r);
 	EXPECT_EQ(0, poll_events(self->sfd[0], POLLIN, 100));
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st_w));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st_r));
 	EXPECT_EQ(1, st_w);
@@ -507,7 +507,7 @@ TEST_F_TIMEOUT(dmab, disable_cancels, 60)
 	pthread_t th;
 	int i, st;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
 	ALLOC_BLOCKS(2, bytes, true);
 	for (i = 0; i < 2; i++) {
 		ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &self->blk[i],
@@ -516,7 +516,7 @@ TEST_F_TIMEOUT(dmab, disable_cancels, 60)
 						       DMA_BUF_SYNC_WRITE);
 		ASSERT_LE(0, self->sfd[i]);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 
 	w.fd = self->blk[0].fd;
 	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
@@ -525,7 +525,7 @@ TEST_F_TIMEOUT(dmab, disable_cancels, 60)
 		TH_LOG("SYNC_START returned early: %d", w.ret);
 	}
 
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	ASSERT_EQ(0, join_within(th, 5)) {
 		TH_LOG("SYNC_START still blocked 5 s after disable");
 	}
@@ -548,13 +548,13 @@ TEST_F_TIMEOUT(dmab, disable_cancels, 60)
 	}
 
 	/* the queue is empty and usable again */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &self->blk[1], bytes);
 	close(self->sfd[1]);
 	self->sfd[1] = dmabuf_export_sync_file(self->blk[1].fd,
 					       DMA_BUF_SYNC_WRITE);
 	ASSERT_LE(0, self->sfd[1]);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st));
 	EXPECT_EQ(1, st);
 	ASSERT_EQ(0, dmabuf_sync_start(self->blk[1].fd));
@@ -572,7 +572,7 @@ TEST_F_TIMEOUT(dmab, close_chardev_cancels, 60)
 	const size_t bytes = 1000 * SCAN;
 	int i, st;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
 	ALLOC_BLOCKS(3, bytes, true);
 	for (i = 0; i < 3; i++) {
 		ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &self->blk[i],
@@ -582,7 +582,7 @@ TEST_F_TIMEOUT(dmab, close_chardev_cancels, 60)
 		ASSERT_LE(0, self->sfd[i]);
 	}
 	/* block 0 in flight, 1 and 2 queued */
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	sleep_ms(200);
 	ASSERT_EQ(0, close(self->cfd));
 	self->cfd = -1;
@@ -606,8 +606,8 @@ TEST_F_TIMEOUT(dmab, close_chardev_cancels, 60)
 	}
 
 	/* the device works on: fileio, or a new DMABUF session */
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 }
 
@@ -623,7 +623,7 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	struct ramp_check rc;
 	int st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	ASSERT_EQ(0, dmabuf_block_alloc(a, self->cfd, bytes, false));
 	ASSERT_EQ(0, dmabuf_block_alloc(b, self->cfd, bytes, true));
 	self->nblk = 2;
@@ -634,7 +634,7 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	ASSERT_EQ(0, close(a->fd));
 	a->fd = -1;
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st)) {
 		TH_LOG("the closed block's fence never signalled");
 	}
@@ -667,8 +667,8 @@ TEST_F_TIMEOUT(dmab, rmdir_with_blocks, 60)
 	int i, st, ret;
 
 	snprintf(name, sizeof(name), "%s", self->a.name);
-	adc_dmabuf_path(&self->a, node, sizeof(node));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	inst_dmabuf_path(&self->a, node, sizeof(node));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
 	ALLOC_BLOCKS(3, bytes, true);
 	for (i = 0; i < 2; i++) {
 		ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &self->blk[i],
@@ -677,7 +677,7 @@ TEST_F_TIMEOUT(dmab, rmdir_with_blocks, 60)
 						       DMA_BUF_SYNC_WRITE);
 		ASSERT_LE(0, self->sfd[i]);
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	w.fd = self->blk[0].fd;
 	ASSERT_EQ(0, pthread_create(&th, NULL, sync_waiter_fn, &w));
 	sleep_ms(300);
@@ -686,7 +686,7 @@ TEST_F_TIMEOUT(dmab, rmdir_with_blocks, 60)
 	}
 
 	t = now_s();
-	ASSERT_EQ(0, adc_rmdir(name));
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 	self->a.devnum = -1;
 	ret = join_within(th, 10);
 	ASSERT_EQ(0, ret) {
@@ -894,12 +894,12 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 	double end;
 	int i, n, ret;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, MT_FREQ, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, MT_FREQ, 0, 0));
 	ALLOC_BLOCKS(2 * MT_PER_THREAD + 1, bytes, true);
 	/* 100 s of scans: never full during this test */
 	ASSERT_EQ(0, dmabuf_block_alloc(absorber, self->cfd, 1000000 * SCAN,
 					false));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 
 	for (i = 0; i < 2; i++) {
 		memset(&mw[i], 0, sizeof(mw[i]));
@@ -911,7 +911,7 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 	for (i = 0; i < 2; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, mt_worker_fn, &mw[i]));
 	sleep_ms(200);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 
 	/* once both queued their last block, queue the tail behind them */
 	end = now_s() + 120;
@@ -937,7 +937,7 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 		ASSERT_EQ(MT_BLOCKS, mw[i].blocks_checked);
 	}
 	ASSERT_EQ(1, poll_events(tail->fd, POLLOUT, 30000));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	ASSERT_EQ(0, dmabuf_sync_start(tail->fd));
 	ASSERT_EQ(0, mt_check_block(tail, &all[2 * MT_BLOCKS], err,
 				    sizeof(err))) {
@@ -948,8 +948,8 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 	all[2 * MT_BLOCKS].seq = 0;
 	/* the absorber being filled: still nothing dropped */
 	sleep_ms(300);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov2));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov2));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	DIAG("two_threads: overruns %lld -> %lld -> %lld", ov0, ov1, ov2);
 	EXPECT_EQ(ov0, ov1);
 	EXPECT_EQ(ov1, ov2);
@@ -1005,7 +1005,7 @@ TEST_F_TIMEOUT(dmab, sigkill_waiter, 60)
 	pid_t pid, w;
 	double t;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	/* queued with the buffer disabled: the fence stays pending */
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, bytes);
@@ -1042,7 +1042,7 @@ TEST_F_TIMEOUT(dmab, sigkill_waiter, 60)
 	DIAG("sigkill_waiter: child reaped after %.3f s", now_s() - t);
 	if (w == 0) {
 		/* let teardown's disable wake it, and do not leave a zombie */
-		adc_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a);
 		close(self->cfd);
 		self->cfd = -1;
 		waitpid(pid, &status, 0);
@@ -1057,7 +1057,7 @@ TEST_F_TIMEOUT(dmab, sigkill_waiter, 60)
 	/* nothing broke: the block still completes normally */
 	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
 	EXPECT_EQ(0, st);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st));
 	EXPECT_EQ(1, st);
 	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
@@ -1092,32 +1092,32 @@ TEST_F_TIMEOUT(dmab, overrun_gap_equals_count, 60)
 	char err[256];
 	double end;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, freq, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, freq, 0, 0));
 	ASSERT_EQ(0, dmabuf_block_alloc(a, self->cfd, na * SCAN, true));
 	ASSERT_EQ(0, dmabuf_block_alloc(b, self->cfd, nb * SCAN, true));
 	ASSERT_EQ(0, dmabuf_block_alloc(absorber, self->cfd, nabs * SCAN,
 					false));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 	EXPECT_EQ(0, ov0);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, a, na * SCAN);
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(1, poll_events(a->fd, POLLOUT, 10000));
 
 	/* nothing queued now: scans are dropped and counted */
 	end = now_s() + 10;
 	do {
 		sleep_ms(50);
-		ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+		ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	} while (ov1 == ov0 && now_s() < end);
 	ASSERT_LT(ov0, ov1);
 	sleep_ms(200);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, nb * SCAN);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, absorber, nabs * SCAN);
 	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 30000));
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov2));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov2));
 	sleep_ms(300);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov3));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov3));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 
 	ASSERT_EQ(0, dmabuf_sync_start(a->fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
@@ -1245,10 +1245,10 @@ TEST_F_TIMEOUT(dmab, fence_contexts_seqnos, 60)
 	int m_ab, m_ba, m_ad, st = 0;
 	const size_t big = 100000 * SCAN;	/* 1000 s at 100 Hz */
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
-	ASSERT_EQ(0, adc_create_unique(&self->b, "dmb2"));
-	ASSERT_EQ(0, adc_configure(&self->b, ADC_ALL_TS, 100, 0, 0));
-	self->cfd2 = adc_dmabuf_open(&self->b, O_RDWR);
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "dmb2"));
+	ASSERT_EQ(0, inst_configure(&self->b, ADC_ALL_TS, 100, 0, 0));
+	self->cfd2 = inst_dmabuf_open(&self->b, O_RDWR);
 	ASSERT_LE(0, self->cfd2);
 	ASSERT_EQ(0, dmabuf_block_alloc(a, self->cfd, 10 * SCAN, false));
 	ASSERT_EQ(0, dmabuf_block_alloc(b, self->cfd, big, false));
@@ -1291,7 +1291,7 @@ TEST_F_TIMEOUT(dmab, fence_contexts_seqnos, 60)
 	EXPECT_EQ(2, sync_num_fences(m_ad));
 
 	/* a completes, b (1000 s) does not: both merges kept b, the later */
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st));
 	EXPECT_EQ(1, st);
 	ASSERT_EQ(0, sync_file_status(m_ab, &st));
@@ -1308,9 +1308,9 @@ TEST_F_TIMEOUT(dmab, fence_contexts_seqnos, 60)
 	EXPECT_LT(sb, sa2);
 
 	/* the char device closed and reopened: still the buffer's context */
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	ASSERT_EQ(0, close(self->cfd));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, c, 10 * SCAN);
 	WRITE_FENCE(c, cc, sc);
@@ -1339,7 +1339,7 @@ TEST_F_TIMEOUT(dmab, closed_queued_block_released, 60)
 	ASSERT_EQ(0, dmabuf_max_bytes_get(&self->max0));
 	self->restore_max = true;
 	ASSERT_EQ(0, dmabuf_max_bytes_set(2 * sz));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ASSERT_EQ(0, dmabuf_block_alloc(a, self->cfd, sz, false));
 	ASSERT_EQ(0, dmabuf_block_alloc(b, self->cfd, sz, false));
 	fd = dmabuf_alloc(self->cfd, page);
@@ -1363,7 +1363,7 @@ TEST_F_TIMEOUT(dmab, closed_queued_block_released, 60)
 		TH_LOG("a queued block was released when its fd was closed");
 	}
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st));
 	EXPECT_EQ(1, st);
 	t = now_s();
@@ -1441,7 +1441,7 @@ TEST_F_TIMEOUT(dmab, sync_start_eintr, 60)
 	double end;
 	int st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	/* disabled: the fence stays pending */
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, bytes);
@@ -1468,7 +1468,7 @@ TEST_F_TIMEOUT(dmab, sync_start_eintr, 60)
 	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
 	EXPECT_EQ(0, st);
 
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
 	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
 	EXPECT_EQ(1, st);
@@ -1488,7 +1488,7 @@ TEST_F_TIMEOUT(dmab, sync_start_sa_restart, 60)
 	pthread_t th;
 	int i, st = 0;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	ALLOC_BLOCKS(1, bytes, true);
 	ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, bytes);
 	self->sfd[0] = dmabuf_export_sync_file(b->fd, DMA_BUF_SYNC_WRITE);
@@ -1506,7 +1506,7 @@ TEST_F_TIMEOUT(dmab, sync_start_sa_restart, 60)
 		TH_LOG("SYNC_START returned %d (%s) on a signal with SA_RESTART",
 		       w.ret, w.ret ? strerror(w.err) : "no error");
 	}
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(0, join_within(th, 20));
 	sigaction(SIGUSR1, &old, NULL);
 	EXPECT_EQ(0, w.ret) {
@@ -1540,18 +1540,18 @@ TEST_F_TIMEOUT(dmab, max_rate, 300)
 	double t;
 	int i, ret;
 
-	ASSERT_LE(0, adc_read(&self->a, "sampling_frequency_available", buf,
-			      sizeof(buf)));
+	ASSERT_LE(0, inst_read(&self->a, "sampling_frequency_available", buf,
+			       sizeof(buf)));
 	ASSERT_EQ(3, sscanf(buf, "[%lld %lld %lld]", &lo, &step, &hi));
 	EXPECT_EQ(ADC_MAX_FREQ, hi);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, hi, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, hi, 0, 0));
 	ALLOC_BLOCKS(MR_BLOCKS, bytes, true);
 	for (i = 0; i < MR_BLOCKS; i++)
 		ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &self->blk[i],
 			   bytes);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 	t = now_s();
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	for (i = 0; i < MR_TOTAL; i++) {
 		struct dmabuf_block *b = &self->blk[i % MR_BLOCKS];
 
@@ -1580,10 +1580,10 @@ TEST_F_TIMEOUT(dmab, max_rate, 300)
 		ASSERT_EQ(0, dmabuf_sync_end(b->fd));
 		ENQUEUE_OK(IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, b, bytes);
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	DIAG("max_rate %lld Hz: %d blocks in %.3f s, %" PRId64 " scans missing, overruns %lld",
 	     hi, MR_TOTAL, now_s() - t, gaps, ov1 - ov0);
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	EXPECT_GE(ov1 - ov0, gaps);
 }
 

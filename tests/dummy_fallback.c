@@ -62,7 +62,7 @@ FIXTURE(fb) {
 	char node[64];		/* /dev/iio:deviceN */
 	int devfd, bfd;
 	int fds[8];
-	struct adc a;		/* a dmabuf_adc, where a test compares */
+	struct inst a;		/* a dmabuf_adc, where a test compares */
 };
 
 /* ------------------------------------------------------------------ */
@@ -357,7 +357,7 @@ FIXTURE_TEARDOWN(fb)
 	for (i = 0; i < ARRAY_SIZE(self->fds); i++)
 		if (self->fds[i] >= 0)
 			close(self->fds[i]);
-	adc_destroy(&self->a);
+	inst_destroy(&self->a);
 }
 
 /* The dummy's /dev node and its buffer fd (self->devfd, self->bfd) */
@@ -415,14 +415,14 @@ TEST_F_TIMEOUT(fb, no_dmabuf_node, 60)
 	EXPECT_EQ(0, misc_children(self->devnum));
 
 	/* the same look-ups find a dmabuf_adc's */
-	ASSERT_EQ(0, adc_create_unique(&self->a, "fba"));
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "fba"));
 	dmabuf_node(self->a.devnum, node, sizeof(node));
 	ASSERT_EQ(0, stat(node, &st)) {
 		TH_LOG("%s: %s", node, strerror(errno));
 	}
 	EXPECT_TRUE(S_ISCHR(st.st_mode));
 	EXPECT_EQ(1, misc_children(self->a.devnum));
-	fd = adc_dmabuf_open(&self->a, O_RDWR);
+	fd = inst_dmabuf_open(&self->a, O_RDWR);
 	EXPECT_LE(0, fd) {
 		TH_LOG("open %s: %s", node, strerror(-fd));
 	}
@@ -451,8 +451,8 @@ TEST_F_TIMEOUT(fb, mainline_attach_eperm, 60)
 	EXPECT_EQ(-EPERM, iio_buffer_detach(self->bfd, heap));
 
 	/* where the buffer supports it, the same client code attaches */
-	ASSERT_EQ(0, adc_create_unique(&self->a, "fba"));
-	devfd = adc_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "fba"));
+	devfd = inst_open(&self->a, O_RDWR);
 	ASSERT_LE(0, devfd);
 	keep_fd(self, devfd);
 	bfd = iio_buffer_get_fd(devfd, 0);

@@ -44,9 +44,9 @@ static void *enqueuer_fn(void *arg)
 }
 
 FIXTURE(et) {
-	struct adc a;		/* the ADC every case has */
-	struct adc b;		/* a second ADC, when a case makes one */
-	struct adc d;		/* a DAC, when a case makes one */
+	struct inst a;		/* the ADC every case has */
+	struct inst b;		/* a second ADC, when a case makes one */
+	struct inst d;		/* a DAC, when a case makes one */
 	int cfd;		/* a's seed char device (open at setup) */
 	int dcfd;		/* d's seed char device */
 	int devfd, bfd;		/* /dev/iio:deviceN and its buffer fd */
@@ -77,9 +77,9 @@ FIXTURE_SETUP(et)
 		dmabuf_block_init(&self->blk[i]);
 	for (i = 0; i < NFDS; i++)
 		self->fds[i] = -1;
-	ASSERT_EQ(0, adc_create_unique(&self->a, "et"));
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "et"));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 0, 0, 0));
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd) {
 		TH_LOG("open /dev/iio:device%d-dmabuf0: %s", self->a.devnum,
 		       strerror(-self->cfd));
@@ -105,9 +105,9 @@ FIXTURE_TEARDOWN(et)
 		close(self->cfd);
 	if (self->dcfd >= 0)
 		close(self->dcfd);
-	adc_destroy(&self->a);
-	adc_destroy(&self->b);
-	dac_destroy(&self->d);
+	inst_destroy(&self->a);
+	inst_destroy(&self->b);
+	inst_destroy(&self->d);
 	if (self->restore_max)
 		dmabuf_max_bytes_set(self->max0);
 }
@@ -155,12 +155,12 @@ static void keep_fd(FIXTURE_DATA(et) *self, int fd)
 } while (0)
 
 #define NEED_DAC() do {							\
-	ASSERT_EQ(0, dac_create_unique(&self->d, "etd"));		\
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 0, 0));	\
+	ASSERT_EQ(0, inst_create_unique(&self->d, INST_DAC, "etd"));	\
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 0, 0, 0));	\
 } while (0)
 
 #define DAC_CHARDEV() do {						\
-	self->dcfd = adc_dmabuf_open(&self->d, O_RDWR);			\
+	self->dcfd = inst_dmabuf_open(&self->d, O_RDWR);		\
 	ASSERT_LE(0, self->dcfd) {					\
 		TH_LOG("open the DAC's char device: %s",		\
 		       strerror(-self->dcfd));				\
@@ -174,7 +174,7 @@ static void keep_fd(FIXTURE_DATA(et) *self, int fd)
 
 /* /dev/iio:deviceN of @dev (flags | O_CLOEXEC) into self->devfd */
 #define OPEN_DEV(dev, flags) do {					\
-	self->devfd = adc_open((dev), (flags));				\
+	self->devfd = inst_open((dev), (flags));			\
 	ASSERT_LE(0, self->devfd) {					\
 		TH_LOG("open %s: %s", (dev)->chrdev,			\
 		       strerror(-self->devfd));				\
@@ -200,7 +200,7 @@ static void keep_fd(FIXTURE_DATA(et) *self, int fd)
 
 /* rmdir the ADC under test (its open files stay) */
 #define REMOVE_ADC() do {						\
-	ASSERT_EQ(0, adc_rmdir(self->a.name));				\
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, self->a.name));		\
 	self->a.devnum = -1;						\
 } while (0)
 
@@ -217,9 +217,9 @@ static int alloc_fail(int cfd, uint64_t size, uint64_t resv)
 }
 
 /* open() of a device's char device that must fail; 0 or -errno */
-static int open_fail(const struct adc *dev)
+static int open_fail(const struct inst *dev)
 {
-	int fd = adc_dmabuf_open(dev, O_RDWR);
+	int fd = inst_dmabuf_open(dev, O_RDWR);
 
 	if (fd >= 0) {
 		close(fd);
@@ -267,16 +267,16 @@ static int mkdir_err(const char *path)
 
 /* One fileio enable/disable cycle: the IIO core sets bytes_per_datum */
 #define FILEIO_CYCLE(dev) do {						\
-	ASSERT_EQ(0, adc_start((dev), ADC_ALL_TS, 1000, 4096, 1));	\
-	ASSERT_EQ(0, adc_buffer_disable(dev));				\
+	ASSERT_EQ(0, inst_start((dev), ADC_ALL_TS, 1000, 4096, 1));	\
+	ASSERT_EQ(0, inst_buffer_disable(dev));				\
 } while (0)
 
 /* Write @val to the attribute @attr of @dev: fails with @e, value kept */
 #define ATTR_ERR(e, dev, attr, val) do {				\
 	char _before[128], _after[128];					\
-	ASSERT_LE(0, adc_read((dev), (attr), _before, sizeof(_before))); \
-	ERR((e), adc_write((dev), (attr), (val)));			\
-	ASSERT_LE(0, adc_read((dev), (attr), _after, sizeof(_after)));	\
+	ASSERT_LE(0, inst_read((dev), (attr), _before, sizeof(_before))); \
+	ERR((e), inst_write((dev), (attr), (val)));			\
+	ASSERT_LE(0, inst_read((dev), (attr), _after, sizeof(_after)));	\
 	EXPECT_STREQ(_before, _after) {					\
 		TH_LOG("%s changed by the refused '%s'", (attr), (val)); \
 	}								\
@@ -288,9 +288,9 @@ static int mkdir_err(const char *path)
 
 TEST_F_TIMEOUT(et, cfs_mkdir_existing_name, 30)
 {
-	ERR(EEXIST, adc_mkdir(self->a.name));
+	ERR(EEXIST, inst_mkdir(INST_ADC, self->a.name));
 	NEED_DAC();
-	ERR(EEXIST, dac_mkdir(self->d.name));
+	ERR(EEXIST, inst_mkdir(INST_DAC, self->d.name));
 }
 
 TEST_F_TIMEOUT(et, cfs_mkdir_inside_instance, 30)
@@ -303,8 +303,8 @@ TEST_F_TIMEOUT(et, cfs_mkdir_inside_instance, 30)
 
 TEST_F_TIMEOUT(et, cfs_rmdir_unknown_name, 30)
 {
-	ERR(ENOENT, adc_rmdir("et_no_such_instance"));
-	ERR(ENOENT, dac_rmdir("et_no_such_instance"));
+	ERR(ENOENT, inst_rmdir(INST_ADC, "et_no_such_instance"));
+	ERR(ENOENT, inst_rmdir(INST_DAC, "et_no_such_instance"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -319,7 +319,7 @@ TEST_F_TIMEOUT(et, chardev_open_twice, 30)
 TEST_F_TIMEOUT(et, chardev_open_fileio_enabled, 30)
 {
 	CLOSE_CHARDEV();
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	ERR(EBUSY, open_fail(&self->a));
 }
 
@@ -504,17 +504,17 @@ TEST_F_TIMEOUT(et, enqueue_block_being_filled, 30)
 	const size_t bytes = 4096 * SCAN;
 	long long overruns;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCK(0, self->cfd, 100 * SCAN, false);
 	BLOCK(1, self->cfd, bytes, false);
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[0].fd, 100 * SCAN));
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, self->blk[1].fd, bytes));
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ASSERT_EQ(1, poll_events(self->blk[0].fd, POLLOUT, 10000));
 	sleep_ms(200);
 	ERR(EBUSY, dmabuf_enqueue(self->cfd, self->blk[1].fd, bytes));
 	/* no scan was dropped: block 1 took every one after block 0 */
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &overruns));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &overruns));
 	EXPECT_EQ(0, overruns);
 	/* it was still being filled */
 	EXPECT_EQ(0, poll_events(self->blk[1].fd, POLLOUT, 0));
@@ -529,14 +529,14 @@ TEST_F_TIMEOUT(et, enqueue_cyclic_block_playing, 30)
 	struct dac_counters c;
 
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set_ll(&self->d, "sampling_frequency", 1000));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "sampling_frequency", 1000));
 	DAC_CHARDEV();
 	BLOCK(0, self->dcfd, 4096, false);
 	ASSERT_EQ(0, dmabuf_enqueue_cmd(self->dcfd,
 					IIO_BUFFER_DMABUF_ENQUEUE_IOCTL,
 					self->blk[0].fd,
 					IIO_BUFFER_DMABUF_CYCLIC, 4096));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, dac_wait_consumed(&self->d, 300, 10000, &c)) {
 		TH_LOG("the cyclic block played %lld scans in 10 s",
 		       c.consumed);
@@ -578,8 +578,8 @@ TEST_F_TIMEOUT(et, enqueue_reservation_locked_nonblock, 40)
 	double t;
 	int ret;
 
-	ASSERT_EQ(0, adc_create_unique(&self->b, "etb"));
-	ASSERT_EQ(0, adc_configure(&self->b, ADC_ALL_TS, 0, 0, 0));
+	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "etb"));
+	ASSERT_EQ(0, inst_configure(&self->b, ADC_ALL_TS, 0, 0, 0));
 	BLOCK(0, self->cfd, 4096, false);
 	OPEN_BFD(&self->b);
 	ATTACH(0);
@@ -660,7 +660,7 @@ TEST_F_TIMEOUT(et, read_chardev_open, 30)
 	FILEIO_CYCLE(&self->a);
 	while (read(self->devfd, self->buf, sizeof(self->buf)) > 0)
 		;	/* what the cycle produced */
-	self->cfd = adc_dmabuf_open(&self->a, O_RDWR);
+	self->cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, self->cfd);
 	ERR(EBUSY, read_err(self->devfd, self->buf, sizeof(self->buf)));
 }
@@ -680,7 +680,7 @@ TEST_F_TIMEOUT(et, read_shorter_than_scan, 30)
 {
 	CLOSE_CHARDEV();
 	OPEN_DEV(&self->a, O_RDONLY | O_NONBLOCK);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	sleep_ms(100);
 	ERR(EINVAL, read_err(self->devfd, self->buf, SCAN / 2));
 	ERR(EINVAL, read_err(self->devfd, self->buf, SCAN - 1));
@@ -734,12 +734,12 @@ TEST_F_TIMEOUT(et, write_not_whole_scans, 30)
 	struct dac_counters c;
 
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set_ll(&self->d, "sampling_frequency", 1000));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "sampling_frequency", 1000));
 	OPEN_DEV(&self->d, O_WRONLY | O_NONBLOCK);
 	layout_init(&l, ADC_ALL_TS);
 	ramp_fill(&l, self->buf, 0, 2);
 	ERR(EINVAL, write_err(self->devfd, self->buf, SCAN + SCAN / 2));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	sleep_ms(500);
 	COUNTERS_OK(&c);
 	EXPECT_EQ(0, c.consumed) {
@@ -750,7 +750,7 @@ TEST_F_TIMEOUT(et, write_not_whole_scans, 30)
 TEST_F_TIMEOUT(et, write_length_above_max, 30)
 {
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set_ll(&self->d, "buffer0/length", IIO_MAX_LENGTH + 1));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "buffer0/length", IIO_MAX_LENGTH + 1));
 	OPEN_DEV(&self->d, O_WRONLY | O_NONBLOCK);
 	ERR(EINVAL, write_err(self->devfd, self->buf, SCAN));
 }
@@ -759,7 +759,7 @@ TEST_F_TIMEOUT(et, write_after_rmdir, 30)
 {
 	NEED_DAC();
 	OPEN_DEV(&self->d, O_WRONLY | O_NONBLOCK);
-	ASSERT_EQ(0, dac_rmdir(self->d.name));
+	ASSERT_EQ(0, inst_rmdir(INST_DAC, self->d.name));
 	self->d.devnum = -1;
 	ERR(ENODEV, write_err(self->devfd, self->buf, SCAN));
 }
@@ -834,7 +834,7 @@ TEST_F_TIMEOUT(et, attach_fileio_enabled, 30)
 	BLOCK(0, self->cfd, 4096, false);
 	CLOSE_CHARDEV();
 	OPEN_BFD(&self->a);
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	ERR(EBUSY, iio_buffer_attach(self->bfd, self->blk[0].fd));
 }
 
@@ -1026,8 +1026,8 @@ TEST_F_TIMEOUT(et, sampling_frequency_enabled, 30)
 {
 	CLOSE_CHARDEV();
 	NEED_DAC();
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ATTR_ERR(EBUSY, &self->a, "sampling_frequency", "2000");
 	ATTR_ERR(EBUSY, &self->d, "sampling_frequency", "2000");
 }
@@ -1041,7 +1041,7 @@ TEST_F_TIMEOUT(et, waveform_unknown, 30)
 TEST_F_TIMEOUT(et, waveform_enabled, 30)
 {
 	CLOSE_CHARDEV();
-	ASSERT_EQ(0, adc_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, 1000, 4096, 1));
 	ATTR_ERR(EBUSY, &self->a, "waveform", "sine");
 }
 
@@ -1052,7 +1052,7 @@ TEST_F_TIMEOUT(et, in_voltage_raw_write, 30)
 
 	for (c = 0; c < ADC_NUM_CH; c++) {
 		snprintf(attr, sizeof(attr), "in_voltage%d_raw", c);
-		ERR(EINVAL, adc_write(&self->a, attr, "0"));
+		ERR(EINVAL, inst_write(&self->a, attr, "0"));
 	}
 }
 
@@ -1097,7 +1097,7 @@ TEST_F_TIMEOUT(et, out_voltage_raw_not_an_integer, 30)
 TEST_F_TIMEOUT(et, out_voltage_raw_enabled, 30)
 {
 	NEED_DAC();
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ATTR_ERR(EBUSY, &self->d, "out_voltage0_raw", "7");
 }
 
@@ -1112,8 +1112,8 @@ TEST_F_TIMEOUT(et, buffer_length_not_a_number, 30)
 TEST_F_TIMEOUT(et, buffer_length_enabled, 30)
 {
 	NEED_DAC();
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));	/* DMABUF session */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));	/* fileio */
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));	/* DMABUF session */
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));	/* fileio */
 	ATTR_ERR(EBUSY, &self->a, "buffer0/length", "2048");
 	ATTR_ERR(EBUSY, &self->d, "buffer0/length", "2048");
 }
@@ -1125,13 +1125,13 @@ TEST_F_TIMEOUT(et, buffer_watermark_zero, 30)
 
 TEST_F_TIMEOUT(et, buffer_watermark_above_length, 30)
 {
-	ASSERT_EQ(0, adc_set(&self->a, "buffer0/length", "1024"));
+	ASSERT_EQ(0, inst_set(&self->a, "buffer0/length", "1024"));
 	ATTR_ERR(EINVAL, &self->a, "buffer0/watermark", "1025");
 }
 
 TEST_F_TIMEOUT(et, buffer_watermark_enabled, 30)
 {
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	ATTR_ERR(EBUSY, &self->a, "buffer0/watermark", "16");
 }
 
@@ -1144,8 +1144,8 @@ TEST_F_TIMEOUT(et, buffer_enable_not_a_boolean, 30)
 TEST_F_TIMEOUT(et, buffer_enable_no_channel, 30)
 {
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set_channels(&self->a, 0));
-	ASSERT_EQ(0, dac_set_channels(&self->d, 0));
+	ASSERT_EQ(0, inst_set_channels(&self->a, 0));
+	ASSERT_EQ(0, inst_set_channels(&self->d, 0));
 	ATTR_ERR(EINVAL, &self->a, "buffer0/enable", "1");
 	ATTR_ERR(EINVAL, &self->d, "buffer0/enable", "1");
 }
@@ -1154,8 +1154,8 @@ TEST_F_TIMEOUT(et, buffer_enable_length_zero, 30)
 {
 	CLOSE_CHARDEV();
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set(&self->a, "buffer0/length", "0"));
-	ASSERT_EQ(0, adc_set(&self->d, "buffer0/length", "0"));
+	ASSERT_EQ(0, inst_set(&self->a, "buffer0/length", "0"));
+	ASSERT_EQ(0, inst_set(&self->d, "buffer0/length", "0"));
 	ATTR_ERR(EINVAL, &self->a, "buffer0/enable", "1");
 	ATTR_ERR(EINVAL, &self->d, "buffer0/enable", "1");
 }
@@ -1164,8 +1164,8 @@ TEST_F_TIMEOUT(et, buffer_enable_length_above_max, 30)
 {
 	CLOSE_CHARDEV();
 	NEED_DAC();
-	ASSERT_EQ(0, adc_set_ll(&self->a, "buffer0/length", IIO_MAX_LENGTH + 1));
-	ASSERT_EQ(0, adc_set_ll(&self->d, "buffer0/length", IIO_MAX_LENGTH + 1));
+	ASSERT_EQ(0, inst_set_ll(&self->a, "buffer0/length", IIO_MAX_LENGTH + 1));
+	ASSERT_EQ(0, inst_set_ll(&self->d, "buffer0/length", IIO_MAX_LENGTH + 1));
 	ATTR_ERR(EINVAL, &self->a, "buffer0/enable", "1");
 	ATTR_ERR(EINVAL, &self->d, "buffer0/enable", "1");
 }
@@ -1181,8 +1181,8 @@ TEST_F_TIMEOUT(et, scan_element_not_a_boolean, 30)
 TEST_F_TIMEOUT(et, scan_element_enabled, 30)
 {
 	NEED_DAC();
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ATTR_ERR(EBUSY, &self->a, "buffer0/in_voltage0_en", "0");
 	ATTR_ERR(EBUSY, &self->a, "buffer0/in_timestamp_en", "0");
 	ATTR_ERR(EBUSY, &self->d, "buffer0/out_voltage1_en", "0");

@@ -367,9 +367,9 @@ static bool census_equal(const struct census *a, const struct census *b)
 /* ------------------------------------------------------------------ */
 
 FIXTURE(fi) {
-	struct adc a;		/* an ADC */
-	struct adc a2;		/* a second ADC */
-	struct adc d;		/* a DAC */
+	struct inst a;		/* an ADC */
+	struct inst a2;		/* a second ADC */
+	struct inst d;		/* a DAC */
 	int fds[NFDS];
 	int nfds;
 	int nth;		/* /proc/thread-self/fail-nth */
@@ -430,9 +430,9 @@ FIXTURE_TEARDOWN(fi)
 	for (i = 0; i < self->nfds; i++)
 		if (self->fds[i] >= 0)
 			close(self->fds[i]);
-	dac_destroy(&self->d);
-	adc_destroy(&self->a);
-	adc_destroy(&self->a2);
+	inst_destroy(&self->d);
+	inst_destroy(&self->a);
+	inst_destroy(&self->a2);
 	if (self->max_bytes >= 0)
 		dmabuf_max_bytes_set(self->max_bytes);
 }
@@ -493,7 +493,7 @@ static int open_node(const char *node, const char *sysdev, int flags)
 }
 
 /* /dev/iio:deviceN of @a */
-static int open_iio(const struct adc *a, int flags)
+static int open_iio(const struct inst *a, int flags)
 {
 	char sysdev[PATH_MAX + 8];
 
@@ -502,11 +502,11 @@ static int open_iio(const struct adc *a, int flags)
 }
 
 /* /dev/iio:deviceN-dmabuf0 of @a */
-static int open_chardev(const struct adc *a, int flags)
+static int open_chardev(const struct inst *a, int flags)
 {
 	char node[64], sysdev[PATH_MAX];
 
-	adc_dmabuf_path(a, node, sizeof(node));
+	inst_dmabuf_path(a, node, sizeof(node));
 	snprintf(sysdev, sizeof(sysdev),
 		 "/sys/class/misc/iio:device%d-dmabuf0/dev", a->devnum);
 	return open_node(node, sysdev, flags);
@@ -607,15 +607,13 @@ static void fi_report(struct __test_metadata *_metadata,
 /* Checks: the device works                                            */
 /* ------------------------------------------------------------------ */
 
-#define CREATE_ADC(dev, prefix) do {					\
-	ASSERT_EQ(0, adc_create_unique(&self->dev, prefix));		\
-	ASSERT_EQ(0, adc_configure(&self->dev, ADC_ALL_TS, FREQ, LENGTH, 0)); \
+#define CREATE(dev, type, prefix) do {					\
+	ASSERT_EQ(0, inst_create_unique(&self->dev, (type), (prefix)));	\
+	ASSERT_EQ(0, inst_configure(&self->dev, ADC_ALL_TS, FREQ, LENGTH, 0)); \
 } while (0)
 
-#define CREATE_DAC(dev) do {						\
-	ASSERT_EQ(0, dac_create_unique(&self->dev, "fidac"));		\
-	ASSERT_EQ(0, dac_configure(&self->dev, ADC_ALL_TS, FREQ, LENGTH)); \
-} while (0)
+#define CREATE_ADC(dev, prefix)	CREATE(dev, INST_ADC, prefix)
+#define CREATE_DAC(dev)		CREATE(dev, INST_DAC, "fidac")
 
 /*
  * Check that @nscans scans of @buf are the ramp from scan 0 (or, unless
@@ -645,7 +643,7 @@ static void check_ramp(struct __test_metadata *_metadata,
  * disabled), the ramp from scan 0, disable.
  */
 static void adc_fileio_check(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(fi) *self, const struct adc *a,
+			     FIXTURE_DATA(fi) *self, const struct inst *a,
 			     int rfd)
 {
 	uint8_t buf[CHECK_BYTES];
@@ -658,7 +656,7 @@ static void adc_fileio_check(struct __test_metadata *_metadata,
 			TH_LOG("open %s: %s", a->chrdev, strerror(-fd));
 		}
 	}
-	ret = adc_buffer_enable(a);
+	ret = inst_buffer_enable(a);
 	ASSERT_EQ(0, ret) {
 		if (rfd < 0)
 			close(fd);
@@ -670,7 +668,7 @@ static void adc_fileio_check(struct __test_metadata *_metadata,
 			  NULL);
 	if (rfd < 0)
 		close(fd);
-	adc_buffer_disable(a);
+	inst_buffer_disable(a);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%s, after allocation %d: read(): %s%s%s", self->op,
 		       self->n, strerror(-ret), rc.failed ? ": " : "",
@@ -683,7 +681,7 @@ static void adc_fileio_check(struct __test_metadata *_metadata,
  * or -1): the ramp from scan 0 is played exactly.
  */
 static void dac_fileio_check(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(fi) *self, const struct adc *d,
+			     FIXTURE_DATA(fi) *self, const struct inst *d,
 			     int fd, bool written)
 {
 	struct scan_layout l;
@@ -712,10 +710,10 @@ static void dac_fileio_check(struct __test_metadata *_metadata,
 	} else if (own) {
 		close(fd);
 	}
-	ret = adc_buffer_enable(d);
+	ret = inst_buffer_enable(d);
 	ASSERT_EQ(0, ret);
 	ret = dac_wait_consumed(d, NSCANS, WAIT_MS, &c);
-	adc_buffer_disable(d);
+	inst_buffer_disable(d);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%s, after allocation %d: the DAC played %lld scans of %d",
 		       self->op, self->n, c.consumed, NSCANS);
@@ -766,7 +764,7 @@ static int fence_wait(struct __test_metadata *_metadata, int dfd)
  * scan 0 (read through @map), disable.
  */
 static void adc_dmabuf_check(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(fi) *self, const struct adc *a,
+			     FIXTURE_DATA(fi) *self, const struct inst *a,
 			     int cfd, int bfd, int dfd, const uint8_t *map,
 			     bool queued)
 {
@@ -780,13 +778,13 @@ static void adc_dmabuf_check(struct __test_metadata *_metadata,
 			       self->op, self->n, strerror(-ret));
 		}
 	}
-	ret = adc_buffer_enable(a);
+	ret = inst_buffer_enable(a);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%s, after allocation %d: enable: %s", self->op,
 		       self->n, strerror(-ret));
 	}
 	st = fence_wait(_metadata, dfd);
-	adc_buffer_disable(a);
+	inst_buffer_disable(a);
 	ASSERT_EQ(1, st) {
 		TH_LOG("%s, after allocation %d: the block's fence: %s",
 		       self->op, self->n, status_str(st));
@@ -802,7 +800,7 @@ static void adc_dmabuf_check(struct __test_metadata *_metadata,
  * unless @queued and played exactly; its fence signals without error.
  */
 static void dac_dmabuf_check(struct __test_metadata *_metadata,
-			     FIXTURE_DATA(fi) *self, const struct adc *d,
+			     FIXTURE_DATA(fi) *self, const struct inst *d,
 			     int cfd, int dfd, uint8_t *map, bool queued)
 {
 	struct dac_counters c;
@@ -820,14 +818,14 @@ static void dac_dmabuf_check(struct __test_metadata *_metadata,
 			       self->op, self->n, strerror(-ret));
 		}
 	}
-	ret = adc_buffer_enable(d);
+	ret = inst_buffer_enable(d);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("%s, after allocation %d: enable: %s", self->op,
 		       self->n, strerror(-ret));
 	}
 	st = fence_wait(_metadata, dfd);
 	ret = dac_read_counters(d, &c);
-	adc_buffer_disable(d);
+	inst_buffer_disable(d);
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(1, st) {
 		TH_LOG("%s, after allocation %d: the block's fence: %s",
@@ -857,28 +855,27 @@ static void alloc_block(struct __test_metadata *_metadata,
 static void create_test(struct __test_metadata *_metadata,
 			FIXTURE_DATA(fi) *self, bool dac)
 {
-	const char *type = dac ? CFS_DAC_TYPE_DIR : CFS_TYPE_DIR;
+	enum inst_type type = dac ? INST_DAC : INST_ADC;
 	char name[64], path[PATH_MAX];
 	bool injected = true;
-	struct adc *x = dac ? &self->d : &self->a;
+	struct inst *x = dac ? &self->d : &self->a;
 	long ret;
 	int fd;
 
 	fi_begin(_metadata, self, dac ? "mkdir dmabuf_dac" : "mkdir dmabuf_adc");
 	snprintf(name, sizeof(name), "fi%s%d", dac ? "dac" : "adc",
 		 (int)getpid());
-	snprintf(path, sizeof(path), "%s/%s", type, name);
+	snprintf(path, sizeof(path), "%s/%s", inst_type_dir(type), name);
 	for (self->n = 1; injected; self->n++) {
 		ASSERT_GE(FI_MAX, self->n);
 		ret = FI_CALL(self->n, sys_ret(mkdir(path, 0755)));
 		if (fi_outcome(_metadata, self, injected, ret, ret == 0, 0)) {
 			/* the device is complete: it works, then goes */
-			ret = adc_attach(x, name);
+			ret = inst_attach(x, type, name);
 			ASSERT_EQ(0, ret) {
 				TH_LOG("%s, allocation %d: mkdir succeeded, no device: %s",
 				       self->op, self->n, strerror((int)-ret));
 			}
-			snprintf(x->cfs, sizeof(x->cfs), "%s", path);
 		} else {
 			/* nothing left behind; a new one works */
 			ASSERT_FALSE(dir_exists(path));
@@ -886,26 +883,24 @@ static void create_test(struct __test_metadata *_metadata,
 				TH_LOG("%s, allocation %d: mkdir failed, the device is there",
 				       self->op, self->n);
 			}
-			ret = dac ? dac_create(x, name) : adc_create(x, name);
+			ret = inst_create(x, type, name);
 			ASSERT_EQ(0, ret) {
 				TH_LOG("%s, after allocation %d: %s", self->op,
 				       self->n, strerror((int)-ret));
 			}
 		}
-		if (dac) {
-			ASSERT_EQ(0, dac_configure(x, ADC_ALL_TS, FREQ, LENGTH));
+		ASSERT_EQ(0, inst_configure(x, ADC_ALL_TS, FREQ, LENGTH, 0));
+		if (dac)
 			dac_fileio_check(_metadata, self, x, -1, false);
-		} else {
-			ASSERT_EQ(0, adc_configure(x, ADC_ALL_TS, FREQ, LENGTH, 0));
+		else
 			adc_fileio_check(_metadata, self, x, -1);
-		}
 		fd = open_chardev(x, O_RDWR);
 		ASSERT_LE(0, fd) {
 			TH_LOG("%s, allocation %d: open the DMABUF char device: %s",
 			       self->op, self->n, strerror(-fd));
 		}
 		close(fd);
-		ret = dac ? dac_destroy(x) : adc_destroy(x);
+		ret = inst_destroy(x);
 		ASSERT_EQ(0, ret);
 		ASSERT_EQ(-ENOENT, iio_wait_device(name, false, 2000));
 		fi_census(_metadata, self);
@@ -928,29 +923,29 @@ TEST_F_TIMEOUT(fi, create_dac, 360)
 /* ------------------------------------------------------------------ */
 
 /* The one write() of an enable: buffer0/enable of @a opened before */
-static int open_enable(const struct adc *a)
+static int open_enable(const struct inst *a)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if (adc_path(a, "buffer0/enable", path, sizeof(path)))
+	if (inst_path(a, "buffer0/enable", path, sizeof(path)))
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
 /* 1 if @a's buffer is enabled, 0 if not */
-static long long enabled(const struct adc *a)
+static long long enabled(const struct inst *a)
 {
 	long long v = -1;
 
-	adc_read_ll(a, "buffer0/enable", &v);
+	inst_read_ll(a, "buffer0/enable", &v);
 	return v;
 }
 
 /* Drop the fileio blocks of a disabled buffer (open and close DMABUF) */
 static void drop_blocks(struct __test_metadata *_metadata,
-			const struct adc *a)
+			const struct inst *a)
 {
 	int fd = open_chardev(a, O_RDWR);
 
@@ -964,7 +959,7 @@ static void drop_blocks(struct __test_metadata *_metadata,
 static void enable_fileio_test(struct __test_metadata *_metadata,
 			       FIXTURE_DATA(fi) *self, bool dac)
 {
-	struct adc *x = dac ? &self->d : &self->a;
+	struct inst *x = dac ? &self->d : &self->a;
 	bool injected = true;
 	long ret;
 	int en;
@@ -1023,7 +1018,7 @@ TEST_F_TIMEOUT(fi, enable_dac_fileio, 120)
 static void enable_dmabuf_test(struct __test_metadata *_metadata,
 			       FIXTURE_DATA(fi) *self, bool dac)
 {
-	struct adc *x = dac ? &self->d : &self->a;
+	struct inst *x = dac ? &self->d : &self->a;
 	struct dmabuf_block b;
 	struct scan_layout l;
 	bool injected = true;
@@ -1267,15 +1262,15 @@ TEST_F_TIMEOUT(fi, seed_enqueue_dependent, 120)
 		ret = FI_CALL(self->n, sys_ret(ioctl(cfd_d,
 				IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &req)));
 		fi_outcome(_metadata, self, injected, ret, ret == 0, 0);
-		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+		ASSERT_EQ(0, inst_buffer_enable(&self->d));
 		/* the ADCs fill it: the first, then the second (its fence waits) */
-		ASSERT_EQ(0, adc_buffer_enable(&self->a));
-		ASSERT_EQ(0, adc_buffer_enable(&self->a2));
+		ASSERT_EQ(0, inst_buffer_enable(&self->a));
+		ASSERT_EQ(0, inst_buffer_enable(&self->a2));
 		st = fence_wait(_metadata, b.fd);
 		ASSERT_EQ(0, dac_read_counters(&self->d, &c));
-		adc_buffer_disable(&self->a);
-		adc_buffer_disable(&self->a2);
-		adc_buffer_disable(&self->d);
+		inst_buffer_disable(&self->a);
+		inst_buffer_disable(&self->a2);
+		inst_buffer_disable(&self->d);
 		ASSERT_EQ(1, st) {
 			TH_LOG("%s, allocation %d: the block's fences: %s",
 			       self->op, self->n, status_str(st));
@@ -1336,7 +1331,7 @@ static void ml_buf_make(struct __test_metadata *_metadata,
 
 /* An ADC with its buffer fd @bfd (kept) */
 static int adc_buffer_fd(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(fi) *self, const struct adc *a)
+			 FIXTURE_DATA(fi) *self, const struct inst *a)
 {
 	int devfd, bfd;
 

@@ -155,7 +155,7 @@ enum tab { T_CFD, T_DEVFD, T_BFD, T_BLK, NTAB };
 static const int tab_size[NTAB] = { N_CFD, N_DEVFD, N_BFD, N_BLK };
 static const char *const tab_names[NTAB] = { "cfd", "devfd", "bfd", "blk" };
 
-struct inst {
+struct fz_inst {
 	char name[48];
 	bool dac;
 	int devnum;	/* atomic; -1 when not known */
@@ -173,7 +173,7 @@ static struct {
 	int epoch_ops;
 	uint64_t seed;
 	int64_t t_start;	/* CLOCK_MONOTONIC ns */
-	struct inst inst[N_INST];
+	struct fz_inst inst[N_INST];
 	int fd[NTAB][N_BLK];	/* atomic */
 	long long blk_size[N_BLK];
 	int blk_udmabuf[N_BLK];	/* atomic: the block slot holds a udmabuf */
@@ -486,7 +486,7 @@ static const struct attr {
 };
 
 /* An attribute of instance @in (mostly one it has) into @path */
-static const struct attr *pick_attr(const struct inst *in, uint64_t r,
+static const struct attr *pick_attr(const struct fz_inst *in, uint64_t r,
 				    char *path, size_t size)
 {
 	unsigned char who = in->dac ? WHO_DAC : WHO_ADC;
@@ -506,8 +506,8 @@ static const struct attr *pick_attr(const struct inst *in, uint64_t r,
 	return a;
 }
 
-static void inst_dev(const struct inst *in, const char *suffix, char *path,
-		     size_t size)
+static void fz_inst_dev(const struct fz_inst *in, const char *suffix,
+			char *path, size_t size)
 {
 	int devnum = __atomic_load_n(&in->devnum, __ATOMIC_RELAXED);
 
@@ -515,10 +515,10 @@ static void inst_dev(const struct inst *in, const char *suffix, char *path,
 		 suffix);
 }
 
-static void inst_cfs(const struct inst *in, char *path, size_t size)
+static void fz_inst_cfs(const struct fz_inst *in, char *path, size_t size)
 {
-	snprintf(path, size, "%s/%s", in->dac ? CFS_DAC_TYPE_DIR : CFS_TYPE_DIR,
-		 in->name);
+	snprintf(path, size, "%s/%s",
+		 inst_type_dir(in->dac ? INST_DAC : INST_ADC), in->name);
 }
 
 static int open_flags(uint64_t r)
@@ -558,11 +558,11 @@ static void map_clear(struct map *m)
 
 static long long op_mkdir(struct logent *e, const struct op *o)
 {
-	struct inst *in = &G.inst[o->a % N_INST];
+	struct fz_inst *in = &G.inst[o->a % N_INST];
 	char path[PATH_MAX];
 	int n;
 
-	inst_cfs(in, path, sizeof(path));
+	fz_inst_cfs(in, path, sizeof(path));
 	DESC("mkdir %s", in->name);
 	if (mkdir(path, 0755))
 		return -errno;
@@ -573,10 +573,10 @@ static long long op_mkdir(struct logent *e, const struct op *o)
 
 static long long op_rmdir(struct logent *e, const struct op *o)
 {
-	struct inst *in = &G.inst[o->a % N_INST];
+	struct fz_inst *in = &G.inst[o->a % N_INST];
 	char path[PATH_MAX];
 
-	inst_cfs(in, path, sizeof(path));
+	fz_inst_cfs(in, path, sizeof(path));
 	DESC("rmdir %s (iio:device%d)", in->name,
 	     __atomic_load_n(&in->devnum, __ATOMIC_RELAXED));
 	return rmdir(path) ? -errno : 0;
@@ -584,11 +584,11 @@ static long long op_rmdir(struct logent *e, const struct op *o)
 
 static long long op_open(struct logent *e, const struct op *o, enum tab tab)
 {
-	struct inst *in = &G.inst[o->a % N_INST];
+	struct fz_inst *in = &G.inst[o->a % N_INST];
 	int flags = open_flags(o->b), fd;
 	char path[64];
 
-	inst_dev(in, tab == T_CFD ? "-dmabuf0" : "", path, sizeof(path));
+	fz_inst_dev(in, tab == T_CFD ? "-dmabuf0" : "", path, sizeof(path));
 	DESC("open %s flags %#x -> %s[%u]", path, flags, tab_names[tab],
 	     (unsigned int)(o->c % tab_size[tab]));
 	fd = open(path, flags);
@@ -1006,7 +1006,7 @@ static long long op_rw(struct fz_thread *t, struct logent *e,
 
 static long long op_attr_write(struct logent *e, const struct op *o)
 {
-	const struct inst *in = &G.inst[o->a % N_INST];
+	const struct fz_inst *in = &G.inst[o->a % N_INST];
 	char path[PATH_MAX];
 	const struct attr *a = pick_attr(in, o->b, path, sizeof(path));
 	const char *val = pick_val(a->vals, o->c);
@@ -1017,7 +1017,7 @@ static long long op_attr_write(struct logent *e, const struct op *o)
 
 static long long op_attr_read(struct logent *e, const struct op *o)
 {
-	const struct inst *in = &G.inst[o->a % N_INST];
+	const struct fz_inst *in = &G.inst[o->a % N_INST];
 	char path[PATH_MAX], buf[256];
 
 	pick_attr(in, o->b, path, sizeof(path));
@@ -1027,7 +1027,7 @@ static long long op_attr_read(struct logent *e, const struct op *o)
 
 static long long op_enable(struct logent *e, const struct op *o, bool on)
 {
-	const struct inst *in = &G.inst[o->a % N_INST];
+	const struct fz_inst *in = &G.inst[o->a % N_INST];
 	char path[PATH_MAX];
 	int devnum = __atomic_load_n(&in->devnum, __ATOMIC_RELAXED);
 
@@ -1048,7 +1048,7 @@ static long long op_configure(struct logent *e, const struct op *o)
 	static const char *const freq[] = { "1000", "4000", "10000" };
 	static const char *const len[] = { "64", "256", "4096" };
 	static const char *const wm[] = { "1", "16", "64" };
-	const struct inst *in = &G.inst[o->a % N_INST];
+	const struct fz_inst *in = &G.inst[o->a % N_INST];
 	unsigned int mask = o->b % 2 ? ADC_ALL_TS : (unsigned int)(o->b >> 1) % 32;
 	int devnum = __atomic_load_n(&in->devnum, __ATOMIC_RELAXED);
 	char dir[PATH_MAX], path[PATH_MAX + 64];
@@ -1554,7 +1554,7 @@ static void close_all_slots(void)
 }
 
 /* Disable and remove instance @in: 0, or -errno of a failed rmdir */
-static int inst_remove(struct inst *in)
+static int fz_inst_remove(struct fz_inst *in)
 {
 	char path[PATH_MAX];
 	int n, ret;
@@ -1565,7 +1565,7 @@ static int inst_remove(struct inst *in)
 			 "/iio:device%d/buffer0/enable", n);
 		sysfs_write(path, "0");
 	}
-	inst_cfs(in, path, sizeof(path));
+	fz_inst_cfs(in, path, sizeof(path));
 	ret = rmdir(path) ? -errno : 0;
 	__atomic_store_n(&in->devnum, -1, __ATOMIC_RELAXED);
 	return ret == -ENOENT ? 0 : ret;
@@ -1623,7 +1623,7 @@ FIXTURE_TEARDOWN(fuzz)
 	}
 	close_all_slots();
 	for (i = 0; i < N_INST; i++)
-		inst_remove(&G.inst[i]);
+		fz_inst_remove(&G.inst[i]);
 	for (i = 0; i < N_MISC; i++)
 		if (G.misc[i] >= 0)
 			close(G.misc[i]);
@@ -1811,7 +1811,7 @@ TEST_F_TIMEOUT(fuzz, run, CHECK_SECONDS + 180)
 		/* every device there at the start of an epoch */
 		for (i = 0; i < N_INST; i++) {
 			CTL_BEGIN("epoch %d: mkdir %s", epoch, G.inst[i].name);
-			inst_cfs(&G.inst[i], path, sizeof(path));
+			fz_inst_cfs(&G.inst[i], path, sizeof(path));
 			ret = mkdir(path, 0755) ? -errno : 0;
 			if (!ret)
 				ret = iio_find_device(G.inst[i].name);
@@ -1848,7 +1848,7 @@ TEST_F_TIMEOUT(fuzz, run, CHECK_SECONDS + 180)
 		for (i = 0; i < N_INST; i++) {
 			CTL_BEGIN("epoch %d: disable, rmdir %s", epoch,
 				  G.inst[i].name);
-			ret = inst_remove(&G.inst[i]);
+			ret = fz_inst_remove(&G.inst[i]);
 			CTL_END(ret);
 			ASSERT_EQ(0, ret) {
 				TH_LOG("epoch %d: rmdir %s: %s", epoch,

@@ -377,8 +377,8 @@ static const char *find_line(const char *sec, const char *start,
 
 FIXTURE(libiio) {
 	struct tools t;
-	struct adc adc;
-	struct adc dac;
+	struct inst adc;
+	struct inst dac;
 	char *out;
 };
 
@@ -407,18 +407,18 @@ FIXTURE_SETUP(libiio)
 			TH_LOG("%s: %s", path, strerror(errno));
 		}
 	}
-	ASSERT_EQ(0, adc_create_unique(&self->adc, "lioadc"));
+	ASSERT_EQ(0, inst_create_unique(&self->adc, INST_ADC, "lioadc"));
 	/* no teardown after a failed setup: remove the ADC here */
-	ret = dac_create_unique(&self->dac, "liodac");
+	ret = inst_create_unique(&self->dac, INST_DAC, "liodac");
 	if (ret)
-		adc_destroy(&self->adc);
+		inst_destroy(&self->adc);
 	ASSERT_EQ(0, ret);
 }
 
 FIXTURE_TEARDOWN(libiio)
 {
-	dac_destroy(&self->dac);
-	adc_destroy(&self->adc);
+	inst_destroy(&self->dac);
+	inst_destroy(&self->adc);
 	free(self->out);
 }
 
@@ -538,8 +538,8 @@ static void readdev_check(struct __test_metadata *_metadata,
 
 	ramp_init(&rc, mask, false);
 	want = (uint64_t)scans * rc.l.size;
-	ASSERT_EQ(0, adc_set_ll(&self->adc, "sampling_frequency", RD_FREQ));
-	ASSERT_EQ(0, adc_read_ll(&self->adc, "overruns", &ov0));
+	ASSERT_EQ(0, inst_set_ll(&self->adc, "sampling_frequency", RD_FREQ));
+	ASSERT_EQ(0, inst_read_ll(&self->adc, "overruns", &ov0));
 
 	snprintf(nscans, sizeof(nscans), "%ld", scans);
 	snprintf(bufsz, sizeof(bufsz), "%d", RD_BUF);
@@ -632,7 +632,7 @@ static void readdev_check(struct __test_metadata *_metadata,
 	DIAG("read %" PRIu64 " bytes (%" PRIu64 " scans) in %.1f s, first scan n=%u",
 	     bytes, rc.scans, now_s() - t0, rc.first_n);
 	tool_finish(&r);
-	ASSERT_EQ(0, adc_read_ll(&self->adc, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->adc, "overruns", &ov1));
 
 	ASSERT_EQ(0, ret);
 	ASSERT_EQ(0, c);
@@ -652,10 +652,10 @@ static void readdev_check(struct __test_metadata *_metadata,
 		       rc.first_n);
 	}
 	/* libiio disabled the buffer again */
-	ASSERT_EQ(0, adc_read_ll(&self->adc, "buffer0/enable", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->adc, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
 	/* and set its length to 4 x -b (dmabuf_dac.rst, Standard clients) */
-	ASSERT_EQ(0, adc_read_ll(&self->adc, "buffer0/length", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->adc, "buffer0/length", &v));
 	EXPECT_EQ(LIBIIO_NB_BLOCKS * RD_BUF, v);
 }
 
@@ -731,7 +731,7 @@ static void writedev_check(struct __test_metadata *_metadata,
 	data = malloc((size_t)WR_SCANS * l.size);
 	ASSERT_NE(NULL, data);
 	ramp_fill(&l, data, 0, WR_SCANS);
-	ASSERT_EQ(0, adc_set_ll(&self->dac, "sampling_frequency", freq));
+	ASSERT_EQ(0, inst_set_ll(&self->dac, "sampling_frequency", freq));
 
 	snprintf(bufsz, sizeof(bufsz), "%d", WR_BUF);
 	snprintf(nscans, sizeof(nscans), "%d", WR_SCANS);
@@ -803,7 +803,7 @@ static void writedev_check(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, cnt.mismatches);
 	/* libiio set the length to 4 x -b (dmabuf_dac.rst) */
-	ASSERT_EQ(0, adc_read_ll(&self->dac, "buffer0/length", &length));
+	ASSERT_EQ(0, inst_read_ll(&self->dac, "buffer0/length", &length));
 	EXPECT_EQ(LIBIIO_NB_BLOCKS * WR_BUF, length);
 	if (samples) {
 		/*
@@ -827,7 +827,7 @@ static void writedev_check(struct __test_metadata *_metadata,
 		EXPECT_EQ(WR_FULL, cnt.consumed);
 	}
 	/* libiio disabled the buffer again */
-	ASSERT_EQ(0, adc_read_ll(&self->dac, "buffer0/enable", &v));
+	ASSERT_EQ(0, inst_read_ll(&self->dac, "buffer0/enable", &v));
 	EXPECT_EQ(0, v);
 }
 

@@ -104,7 +104,7 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 /* Enable the ADC, bracketed by CLOCK_REALTIME reads */
 #define ENABLE_ADC(t_lo, t_hi) do {					\
 	(t_lo) = realtime_ns();						\
-	ASSERT_EQ(0, adc_buffer_enable(&self->a));			\
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));			\
 	(t_hi) = realtime_ns();						\
 } while (0)
 
@@ -115,7 +115,7 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 	int _c;								\
 	for (_c = 0; _c < DAC_NUM_CH; _c++) {				\
 		snprintf(_attr, sizeof(_attr), "out_voltage%d_raw", _c); \
-		ASSERT_EQ(0, adc_read_ll(&self->d, _attr, &_v));	\
+		ASSERT_EQ(0, inst_read_ll(&self->d, _attr, &_v));	\
 		EXPECT_EQ(ramp_value((n), _c), _v) {			\
 			TH_LOG("%s: not scan %llu of the ADC", _attr,	\
 			       (unsigned long long)(n));		\
@@ -128,8 +128,8 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 /* ------------------------------------------------------------------ */
 
 #define LB_FIXTURE_DATA							\
-	struct adc a;		/* the ADC */				\
-	struct adc d;		/* the DAC */				\
+	struct inst a;		/* the ADC */				\
+	struct inst d;		/* the DAC */				\
 	int acfd;		/* ADC's /dev/iio:deviceN-dmabuf0 */	\
 	int dcfd;		/* DAC's /dev/iio:deviceM-dmabuf0 */	\
 	int ddevfd;		/* DAC's /dev/iio:deviceM */		\
@@ -149,11 +149,11 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 		dmabuf_block_init(&self->blk[_i]);			\
 		self->sfd[_i] = -1;					\
 	}								\
-	ASSERT_EQ(0, adc_create_unique(&self->a, "lba"));		\
-	ASSERT_EQ(0, dac_create_unique(&self->d, "lbd"));		\
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, LB_FREQ, 0, 0)); \
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, LB_FREQ, 0));	\
-	self->acfd = adc_dmabuf_open(&self->a, O_RDWR);			\
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "lba"));	\
+	ASSERT_EQ(0, inst_create_unique(&self->d, INST_DAC, "lbd"));	\
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, LB_FREQ, 0, 0)); \
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, LB_FREQ, 0, 0)); \
+	self->acfd = inst_dmabuf_open(&self->a, O_RDWR);		\
 	ASSERT_LE(0, self->acfd) {					\
 		TH_LOG("open the ADC's DMABUF char device: %s",		\
 		       strerror(-self->acfd));				\
@@ -164,9 +164,9 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 #define LB_TEARDOWN() do {						\
 	int _i;								\
 	if (self->d.devnum >= 0)					\
-		adc_buffer_disable(&self->d);				\
+		inst_buffer_disable(&self->d);				\
 	if (self->a.devnum >= 0)					\
-		adc_buffer_disable(&self->a);				\
+		inst_buffer_disable(&self->a);				\
 	if (self->dbfd >= 0)						\
 		close(self->dbfd);					\
 	if (self->ddevfd >= 0)						\
@@ -180,8 +180,8 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 			close(self->sfd[_i]);				\
 		dmabuf_block_free(&self->blk[_i]);			\
 	}								\
-	dac_destroy(&self->d);						\
-	adc_destroy(&self->a);						\
+	inst_destroy(&self->d);						\
+	inst_destroy(&self->a);						\
 } while (0)
 
 FIXTURE(lb) {
@@ -199,7 +199,7 @@ FIXTURE_TEARDOWN(lb)
 }
 
 #define OPEN_DAC_CHARDEV() do {						\
-	self->dcfd = adc_dmabuf_open(&self->d, O_RDWR);			\
+	self->dcfd = inst_dmabuf_open(&self->d, O_RDWR);		\
 	ASSERT_LE(0, self->dcfd) {					\
 		TH_LOG("open the DAC's DMABUF char device: %s",		\
 		       strerror(-self->dcfd));				\
@@ -207,7 +207,7 @@ FIXTURE_TEARDOWN(lb)
 } while (0)
 
 #define OPEN_DAC_BUFFER_FD() do {					\
-	self->ddevfd = adc_open(&self->d, O_RDWR);			\
+	self->ddevfd = inst_open(&self->d, O_RDWR);			\
 	ASSERT_LE(0, self->ddevfd) {					\
 		TH_LOG("open %s: %s", self->d.chrdev,			\
 		       strerror(-self->ddevfd));			\
@@ -310,8 +310,8 @@ TEST_F_TIMEOUT(lb, seed_ring, 180)
 		ENQ_ADC(i, bytes);
 		ENQ_DAC(i, bytes);
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	t0 = now_s();
 	ENABLE_ADC(t_lo, t_hi);
 
@@ -340,7 +340,7 @@ TEST_F_TIMEOUT(lb, seed_ring, 180)
 			ENQ_DAC(k % LB_NB, bytes);
 	}
 	/* the DAC's last fence has signalled (SYNC_START above waited) */
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	CONSUMED_EXACTLY((long long)LB_TOTAL * LB_SCANS, 5000, &c);
 	DIAG("seed_ring: %d blocks, %lld scans played in %.3f s (%.3f s "
 	     "waiting); DAC mismatches %lld, underruns %lld; ADC overruns "
@@ -388,8 +388,8 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 		}
 		ENQ_ADC(i, bytes);
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	t0 = now_s();
 	ENABLE_ADC(t_lo, t_hi);
 
@@ -409,8 +409,8 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 			}
 			/* the last one: the ADC still has blocks queued */
 			if (k == LB_TOTAL - 1) {
-				ASSERT_EQ(0, adc_read_ll(&self->a, "overruns",
-							 &ov1));
+				ASSERT_EQ(0, inst_read_ll(&self->a, "overruns",
+							  &ov1));
 			}
 		}
 		j = k - ML_LAG;
@@ -438,8 +438,8 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 	EXPECT_EQ((uint64_t)LB_TOTAL * LB_SCANS, ad.rc.scans);
 	DAC_PLAYED_LAST((uint64_t)LB_TOTAL * LB_SCANS - 1);
 
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
-	ASSERT_EQ(0, adc_buffer_disable(&self->a));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	for (i = 0; i < LB_NB; i++) {
 		EXPECT_EQ(0, iio_buffer_detach(self->dbfd, self->blk[i].fd)) {
 			TH_LOG("DETACH block %d", i);
@@ -471,7 +471,7 @@ TEST_F_TIMEOUT(lb, dac_waits_for_adc, 60)
 	ENQ_ADC(0, bytes);
 	ENQ_DAC(0, bytes);
 	EXPORT_OK(0, DMA_BUF_SYNC_WRITE);
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	/* the DAC's clock ticks: underruns, for 0.5 s at least */
 	end = now_s() + 10.0;
 	do {
@@ -523,7 +523,7 @@ TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
 	double t, dt;
 	int ret;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 1000, 0, 0));
 	OPEN_DAC_BUFFER_FD();
 	ALLOC_ON_ADC(1, bytes);
 	ASSERT_EQ(0, iio_buffer_attach(self->dbfd, self->blk[0].fd));
@@ -544,7 +544,7 @@ TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
 	ASSERT_EQ(0, fd_set_nonblock(self->dbfd, false));
 
 	/* 1000 scans at 1 kHz: the ADC's fence signals after ~1 s */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ENABLE_ADC(t_lo, t_hi);
 	t = now_s();
 	ret = iio_buffer_enqueue(self->dbfd, self->blk[0].fd, 0, bytes);
@@ -569,7 +569,7 @@ TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
 		TH_LOG("ADC data: %s", ad.err);
 	}
 	DAC_PLAYED_LAST(999);
-	ASSERT_EQ(0, adc_buffer_disable(&self->d));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	EXPECT_EQ(0, iio_buffer_detach(self->dbfd, self->blk[0].fd));
 }
 
@@ -596,8 +596,8 @@ TEST_F_TIMEOUT(lb, adc_waits_for_dac, 60)
 	uint16_t n0;
 	int st = 0, ret;
 
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 10000, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 10000, 0, 0));
 	OPEN_DAC_CHARDEV();
 	ALLOC_ON_ADC(1, bytes);
 	layout_init(&l, ADC_ALL_TS);
@@ -614,7 +614,7 @@ TEST_F_TIMEOUT(lb, adc_waits_for_dac, 60)
 	/* READ: the writers' fences only (the ADC's); WRITE: all */
 	EXPORT_TO(0, 0, DMA_BUF_SYNC_READ);
 	EXPORT_TO(1, 0, DMA_BUF_SYNC_WRITE);
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov0));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
 	ENABLE_ADC(t_lo, t_hi);
 	sleep_ms(500);
 	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
@@ -623,15 +623,15 @@ TEST_F_TIMEOUT(lb, adc_waits_for_dac, 60)
 		       status_str(st));
 	}
 
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ova));
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ova));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st)) {
 		TH_LOG("block not done 10 s after enabling the DAC");
 	}
 	EXPECT_EQ(1, st) {
 		TH_LOG("fences: %s", status_str(st));
 	}
-	ASSERT_EQ(0, adc_read_ll(&self->a, "overruns", &ov1));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	CONSUMED_EXACTLY((long long)nscans, 5000, &c);
 	EXPECT_EQ(0, c.mismatches);
 	DAC_PLAYED_LAST(first + nscans - 1);
@@ -673,18 +673,18 @@ TEST_F_TIMEOUT(lb, rmdir_dac_waiting, 60)
 	int st = 0, ret;
 
 	snprintf(name, sizeof(name), "%s", self->d.name);
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	OPEN_DAC_CHARDEV();
 	ALLOC_ON_ADC(1, bytes);
 	ENQ_ADC(0, bytes);
 	ENQ_DAC(0, bytes);
 	EXPORT_TO(0, 0, DMA_BUF_SYNC_READ);	/* the ADC's fence */
 	EXPORT_TO(1, 0, DMA_BUF_SYNC_WRITE);	/* all of block 0's */
-	ASSERT_EQ(0, adc_buffer_enable(&self->d));
+	ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	sleep_ms(200);
 
 	t = now_s();
-	ret = dac_rmdir(name);
+	ret = inst_rmdir(INST_DAC, name);
 	DIAG("rmdir_dac_waiting: rmdir %d after %.3f s", ret, now_s() - t);
 	ASSERT_EQ(0, ret);
 	self->d.devnum = -1;
@@ -784,20 +784,20 @@ TEST_F_TIMEOUT(lbe, error_propagates, 60)
 
 	snprintf(name, sizeof(name), "%s", self->a.name);
 	/* 100 Hz: the ADC would need 10 s for the block */
-	ASSERT_EQ(0, adc_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
-	ASSERT_EQ(0, dac_configure(&self->d, ADC_ALL_TS, 10000, 0));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 100, 0, 0));
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, 10000, 0, 0));
 	OPEN_DAC_CHARDEV();
 	ALLOC_ON_ADC(1, bytes);
 	ASSERT_EQ(0, dmabuf_block_alloc(nb, self->dcfd, bytes, true));
 	ENQ_ADC(0, bytes);
 	if (variant->how == CANCEL_DISABLE) {
-		ASSERT_EQ(0, adc_buffer_enable(&self->a));
+		ASSERT_EQ(0, inst_buffer_enable(&self->a));
 	}
 	ENQ_DAC(0, bytes);
 	EXPORT_OK(0, DMA_BUF_SYNC_WRITE);	/* both fences */
 
 	if (variant->dac_enabled_first) {
-		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+		ASSERT_EQ(0, inst_buffer_enable(&self->d));
 		sleep_ms(300);
 		COUNTERS_OK(&c);
 		EXPECT_EQ(0, c.consumed);
@@ -811,15 +811,15 @@ TEST_F_TIMEOUT(lbe, error_propagates, 60)
 		self->acfd = -1;
 		break;
 	case CANCEL_DISABLE:
-		ASSERT_EQ(0, adc_buffer_disable(&self->a));
+		ASSERT_EQ(0, inst_buffer_disable(&self->a));
 		break;
 	case CANCEL_RMDIR:
-		ASSERT_EQ(0, adc_rmdir(name));
+		ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
 		self->a.devnum = -1;
 		break;
 	}
 	if (!variant->dac_enabled_first) {
-		ASSERT_EQ(0, adc_buffer_enable(&self->d));
+		ASSERT_EQ(0, inst_buffer_enable(&self->d));
 	}
 
 	ret = poll_events(self->blk[0].fd, POLLOUT, 5000);

@@ -182,8 +182,8 @@ static const char *const stream_names[NSTREAMS] = {
 
 struct stream {
 	enum kind kind;
-	struct adc a;		/* the ADC */
-	struct adc d;		/* the DAC of a loopback */
+	struct inst a;		/* the ADC */
+	struct inst d;		/* the DAC of a loopback */
 	bool has_dac;
 	int acfd, dcfd, devfd, bfd;
 	struct dmabuf_block blk[LB_NB];
@@ -229,7 +229,7 @@ static int check_block(struct stream *s, struct dmabuf_block *b, size_t bytes)
 static void enable_adc(struct stream *s, int *ret)
 {
 	s->c.t_lo = realtime_ns();
-	*ret = adc_buffer_enable(&s->a);
+	*ret = inst_buffer_enable(&s->a);
 	s->c.t_hi = realtime_ns();
 }
 
@@ -241,7 +241,7 @@ static void read_dac_end(struct stream *s)
 	dac_read_counters(&s->d, &s->dc);
 	for (c = 0; c < DAC_NUM_CH; c++) {
 		snprintf(attr, sizeof(attr), "out_voltage%d_raw", c);
-		if (adc_read_ll(&s->d, attr, &s->last[c]))
+		if (inst_read_ll(&s->d, attr, &s->last[c]))
 			s->last[c] = LLONG_MIN;
 	}
 }
@@ -275,9 +275,9 @@ static void seed_loop(struct stream *s)
 				    strerror(-ret));
 	}
 	s->queued = (long long)LB_NB * LB_SCANS;
-	if (adc_read_ll(&s->a, "overruns", &s->ov0))
+	if (inst_read_ll(&s->a, "overruns", &s->ov0))
 		STREAM_FAIL(s, "reading overruns");
-	if (adc_buffer_enable(&s->d))
+	if (inst_buffer_enable(&s->d))
 		STREAM_FAIL(s, "enabling the DAC");
 	enable_adc(s, &ret);
 	if (ret)
@@ -308,7 +308,7 @@ static void seed_loop(struct stream *s)
 		s->queued += LB_SCANS;
 	}
 	/* the DAC's last fence signalled; the ADC still has blocks */
-	if (adc_read_ll(&s->a, "overruns", &s->ov1))
+	if (inst_read_ll(&s->a, "overruns", &s->ov1))
 		STREAM_FAIL(s, "reading overruns");
 	/* scans_consumed may lag its fence by a tick */
 	dac_wait_consumed(&s->d, s->queued, 2000, &s->dc);
@@ -341,9 +341,9 @@ static void ml_loop(struct stream *s)
 			STREAM_FAIL(s, "ENQUEUE block %d on the ADC: %s", i,
 				    strerror(-ret));
 	}
-	if (adc_read_ll(&s->a, "overruns", &s->ov0))
+	if (inst_read_ll(&s->a, "overruns", &s->ov0))
 		STREAM_FAIL(s, "reading overruns");
-	if (adc_buffer_enable(&s->d))
+	if (inst_buffer_enable(&s->d))
 		STREAM_FAIL(s, "enabling the DAC");
 	enable_adc(s, &ret);
 	if (ret)
@@ -375,7 +375,7 @@ static void ml_loop(struct stream *s)
 			STREAM_FAIL(s, "ENQUEUE block #%lld on the ADC: %s",
 				    j + LB_NB, strerror(-ret));
 	}
-	if (adc_read_ll(&s->a, "overruns", &s->ov1))
+	if (inst_read_ll(&s->a, "overruns", &s->ov1))
 		STREAM_FAIL(s, "reading overruns");
 	dac_wait_consumed(&s->d, s->queued, 2000, &s->dc);
 	sleep_ms(200);
@@ -396,7 +396,7 @@ static void fileio(struct stream *s)
 
 	if (!buf)
 		STREAM_FAIL(s, "malloc");
-	if (adc_read_ll(&s->a, "overruns", &s->ov0)) {
+	if (inst_read_ll(&s->a, "overruns", &s->ov0)) {
 		free(buf);
 		STREAM_FAIL(s, "reading overruns");
 	}
@@ -419,7 +419,7 @@ static void fileio(struct stream *s)
 		pthread_mutex_unlock(&s->lock);
 	}
 	free(buf);
-	if (adc_read_ll(&s->a, "overruns", &s->ov1))
+	if (inst_read_ll(&s->a, "overruns", &s->ov1))
 		STREAM_FAIL(s, "reading overruns");
 }
 
@@ -455,7 +455,7 @@ static void ml_reader(struct stream *s)
 		if (ret)
 			STREAM_FAIL(s, "ENQUEUE block %d: %s", i, strerror(-ret));
 	}
-	if (adc_read_ll(&s->a, "overruns", &s->ov0))
+	if (inst_read_ll(&s->a, "overruns", &s->ov0))
 		STREAM_FAIL(s, "reading overruns");
 	enable_adc(s, &ret);
 	if (ret)
@@ -475,7 +475,7 @@ static void ml_reader(struct stream *s)
 				    strerror(-ret));
 	}
 	/* blocks are still queued: nothing dropped so far */
-	if (adc_read_ll(&s->a, "overruns", &s->ov1))
+	if (inst_read_ll(&s->a, "overruns", &s->ov1))
 		STREAM_FAIL(s, "reading overruns");
 }
 
@@ -522,45 +522,46 @@ static int stream_setup(struct stream *s, char *what, size_t size)
 	int ret;
 
 	check_init(&s->c, mask, SOAK_FREQ);
-	ret = adc_create_unique(&s->a, "sk");
+	ret = inst_create_unique(&s->a, INST_ADC, "sk");
 	if (ret) {
 		snprintf(what, size, "creating an ADC");
 		return ret;
 	}
-	ret = adc_configure(&s->a, mask, SOAK_FREQ, fio ? FIO_LENGTH : 0,
-			    fio ? FIO_WATERMARK : 0);
+	ret = inst_configure(&s->a, mask, SOAK_FREQ, fio ? FIO_LENGTH : 0,
+			     fio ? FIO_WATERMARK : 0);
 	if (ret) {
 		snprintf(what, size, "configuring %s", s->a.name);
 		return ret;
 	}
 	s->has_dac = s->kind == SEED_LOOP || s->kind == ML_LOOP;
 	if (s->has_dac) {
-		ret = dac_create_unique(&s->d, "skd");
+		ret = inst_create_unique(&s->d, INST_DAC, "skd");
 		if (!ret)
-			ret = dac_configure(&s->d, ADC_ALL_TS, SOAK_FREQ, 0);
+			ret = inst_configure(&s->d, ADC_ALL_TS, SOAK_FREQ, 0,
+					     0);
 		if (ret) {
 			snprintf(what, size, "creating a DAC");
 			return ret;
 		}
 	}
 	if (s->kind == SEED_LOOP || s->kind == ML_LOOP) {
-		s->acfd = adc_dmabuf_open(&s->a, O_RDWR);
+		s->acfd = inst_dmabuf_open(&s->a, O_RDWR);
 		if (s->acfd < 0) {
 			snprintf(what, size, "opening the ADC's DMABUF char device");
 			return s->acfd;
 		}
 	}
 	if (s->kind == SEED_LOOP) {
-		s->dcfd = adc_dmabuf_open(&s->d, O_RDWR);
+		s->dcfd = inst_dmabuf_open(&s->d, O_RDWR);
 		if (s->dcfd < 0) {
 			snprintf(what, size, "opening the DAC's DMABUF char device");
 			return s->dcfd;
 		}
 	}
 	if (s->kind == ML_LOOP || s->kind == ML_READER) {
-		struct adc *x = s->kind == ML_LOOP ? &s->d : &s->a;
+		struct inst *x = s->kind == ML_LOOP ? &s->d : &s->a;
 
-		s->devfd = adc_open(x, O_RDWR);
+		s->devfd = inst_open(x, O_RDWR);
 		if (s->devfd < 0) {
 			snprintf(what, size, "opening %s", x->chrdev);
 			return s->devfd;
@@ -573,8 +574,8 @@ static int stream_setup(struct stream *s, char *what, size_t size)
 		}
 	}
 	if (fio) {
-		s->devfd = adc_open(&s->a, O_RDONLY |
-				    (s->kind == FILEIO2 ? O_NONBLOCK : 0));
+		s->devfd = inst_open(&s->a, O_RDONLY |
+				     (s->kind == FILEIO2 ? O_NONBLOCK : 0));
 		if (s->devfd < 0) {
 			snprintf(what, size, "opening %s", s->a.chrdev);
 			return s->devfd;
@@ -588,9 +589,9 @@ static void stream_teardown(struct stream *s)
 	int i;
 
 	if (s->has_dac && s->d.devnum >= 0)
-		adc_buffer_disable(&s->d);
+		inst_buffer_disable(&s->d);
 	if (s->a.devnum >= 0)
-		adc_buffer_disable(&s->a);
+		inst_buffer_disable(&s->a);
 	if (s->bfd >= 0)
 		close(s->bfd);
 	if (s->devfd >= 0)
@@ -602,8 +603,8 @@ static void stream_teardown(struct stream *s)
 	for (i = 0; i < LB_NB; i++)
 		dmabuf_block_free(&s->blk[i]);
 	if (s->has_dac)
-		dac_destroy(&s->d);
-	adc_destroy(&s->a);
+		inst_destroy(&s->d);
+	inst_destroy(&s->a);
 	s->bfd = s->devfd = s->dcfd = s->acfd = -1;
 }
 

@@ -1,267 +1,137 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The tests' library: test instances (configfs dmabuf_adc and dmabuf_dac),
- * their attributes and device nodes, the DAC's counters.
+ * The tests' library: test instances, ADC (configfs dmabuf_adc) or DAC
+ * (dmabuf_dac), one set of helpers for both: an instance records its
+ * type, and only its configfs directory and its channels' direction
+ * ("in_" or "out_") depend on it. Their attributes, device nodes, and the
+ * DAC's counters.
  */
 #include "iio_test_util.h"
 
 /* ------------------------------------------------------------------ */
-/* Instances                                                           */
+/* Creating and removing                                               */
 /* ------------------------------------------------------------------ */
 
-int adc_mkdir(const char *name)
+/* The configfs directory of instances of @type */
+const char *inst_type_dir(enum inst_type type)
+{
+	return type == INST_DAC ? CFS_DAC_TYPE_DIR : CFS_TYPE_DIR;
+}
+
+static void inst_cfs_path(enum inst_type type, const char *name, char *path,
+			  size_t size)
+{
+	snprintf(path, size, "%s/%s", inst_type_dir(type), name);
+}
+
+/* mkdir the configfs instance @name of @type; 0 or -errno */
+int inst_mkdir(enum inst_type type, const char *name)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), CFS_TYPE_DIR "/%s", name);
+	inst_cfs_path(type, name, path, sizeof(path));
 	return mkdir(path, 0755) ? -errno : 0;
 }
 
-int adc_rmdir(const char *name)
+/* rmdir the configfs instance @name of @type; 0 or -errno */
+int inst_rmdir(enum inst_type type, const char *name)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), CFS_TYPE_DIR "/%s", name);
+	inst_cfs_path(type, name, path, sizeof(path));
 	return rmdir(path) ? -errno : 0;
 }
 
-/* Fill @a for an already existing device called @name. */
-int adc_attach(struct adc *a, const char *name)
+/* Fill @in for an already existing instance @name of @type. */
+int inst_attach(struct inst *in, enum inst_type type, const char *name)
 {
 	int n;
 
-	memset(a, 0, sizeof(*a));
-	a->devnum = -1;
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	snprintf(a->cfs, sizeof(a->cfs), CFS_TYPE_DIR "/%s", name);
+	memset(in, 0, sizeof(*in));
+	in->type = type;
+	in->devnum = -1;
+	snprintf(in->name, sizeof(in->name), "%s", name);
+	inst_cfs_path(type, name, in->cfs, sizeof(in->cfs));
 	n = iio_wait_device(name, true, 2000);
 	if (n < 0)
 		return n;
-	a->devnum = n;
-	snprintf(a->dir, sizeof(a->dir), IIO_DEV_DIR "/iio:device%d", n);
-	snprintf(a->chrdev, sizeof(a->chrdev), "/dev/iio:device%d", n);
+	in->devnum = n;
+	snprintf(in->dir, sizeof(in->dir), IIO_DEV_DIR "/iio:device%d", n);
+	snprintf(in->chrdev, sizeof(in->chrdev), "/dev/iio:device%d", n);
 	return 0;
 }
 
-/* mkdir the configfs instance @name and locate its IIO device. */
-int adc_create(struct adc *a, const char *name)
+/* mkdir the configfs instance @name of @type and locate its IIO device. */
+int inst_create(struct inst *in, enum inst_type type, const char *name)
 {
 	int ret;
 
-	memset(a, 0, sizeof(*a));
-	a->devnum = -1;
-	ret = adc_mkdir(name);
+	memset(in, 0, sizeof(*in));
+	in->type = type;
+	in->devnum = -1;
+	ret = inst_mkdir(type, name);
 	if (ret) {
-		UTIL_LOG("mkdir %s/%s: %s", CFS_TYPE_DIR, name, strerror(-ret));
+		UTIL_LOG("mkdir %s/%s: %s", inst_type_dir(type), name,
+			 strerror(-ret));
 		return ret;
 	}
-	ret = adc_attach(a, name);
+	ret = inst_attach(in, type, name);
 	if (ret) {
 		UTIL_LOG("device '%s' not found after mkdir: %s", name,
 			 strerror(-ret));
-		adc_rmdir(name);
-		a->devnum = -1;
+		inst_rmdir(type, name);
+		in->devnum = -1;
 	}
 	return ret;
 }
 
-/* Create an instance with a name unique to this process. */
-int adc_create_unique(struct adc *a, const char *prefix)
+/* Create an instance of @type with a name unique to this process. */
+int inst_create_unique(struct inst *in, enum inst_type type,
+		       const char *prefix)
 {
 	static unsigned int seq;
 	char name[64];
 
 	snprintf(name, sizeof(name), "%s%d_%u", prefix, (int)getpid(), seq++);
-	return adc_create(a, name);
+	return inst_create(in, type, name);
 }
 
-int adc_path(const struct adc *a, const char *attr,
-	     char *path, size_t size)
-{
-	int n = snprintf(path, size, "%s/%s", a->dir, attr);
-
-	return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
-}
-
-bool adc_has(const struct adc *a, const char *attr)
-{
-	char path[PATH_MAX];
-
-	return !adc_path(a, attr, path, sizeof(path)) && path_exists(path);
-}
-
-int adc_write(const struct adc *a, const char *attr,
-	      const char *val)
-{
-	char path[PATH_MAX];
-
-	if (adc_path(a, attr, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	return sysfs_write(path, val);
-}
-
-int adc_read(const struct adc *a, const char *attr,
-	     char *buf, size_t size)
-{
-	char path[PATH_MAX];
-
-	if (adc_path(a, attr, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	return sysfs_read(path, buf, size);
-}
-
-int adc_write_ll(const struct adc *a, const char *attr,
-		 long long v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%lld", v);
-	return adc_write(a, attr, buf);
-}
-
-int adc_read_ll(const struct adc *a, const char *attr,
-		long long *v)
-{
-	char path[PATH_MAX];
-
-	if (adc_path(a, attr, path, sizeof(path)))
-		return -ENAMETOOLONG;
-	return sysfs_read_ll(path, v);
-}
-
-/* Like adc_write() but logs failures (for setup steps). */
-int adc_set(const struct adc *a, const char *attr,
-	    const char *val)
-{
-	int ret = adc_write(a, attr, val);
-
-	if (ret)
-		UTIL_LOG("write '%s' to %s/%s: %s", val, a->dir, attr,
-			 strerror(-ret));
-	return ret;
-}
-
-int adc_set_ll(const struct adc *a, const char *attr,
-	       long long v)
-{
-	char buf[32];
-
-	snprintf(buf, sizeof(buf), "%lld", v);
-	return adc_set(a, attr, buf);
-}
-
-int adc_buffer_disable(const struct adc *a)
-{
-	return adc_write(a, "buffer0/enable", "0");
-}
-
-int adc_buffer_enable(const struct adc *a)
-{
-	return adc_set(a, "buffer0/enable", "1");
-}
-
-/* Disable the buffer (ignoring errors) and rmdir the instance. */
-int adc_destroy(struct adc *a)
+/*
+ * Disable the buffer (ignoring errors) and rmdir the instance; nothing
+ * if it was not created (devnum < 0). 0 or -errno of rmdir.
+ */
+int inst_destroy(struct inst *in)
 {
 	int ret;
 
-	if (a->devnum < 0 || !a->name[0])
+	if (in->devnum < 0 || !in->name[0])
 		return 0;
-	adc_buffer_disable(a);
-	ret = adc_rmdir(a->name);
+	inst_buffer_disable(in);
+	ret = inst_rmdir(in->type, in->name);
 	if (ret && ret != -ENOENT)
-		UTIL_LOG("rmdir %s: %s", a->cfs, strerror(-ret));
-	a->devnum = -1;
+		UTIL_LOG("rmdir %s: %s", in->cfs, strerror(-ret));
+	in->devnum = -1;
 	return ret == -ENOENT ? 0 : ret;
 }
 
-/* Enable exactly the channels in @mask (ADC_CH(c) / ADC_TS). */
-int adc_set_channels(const struct adc *a, unsigned int mask)
-{
-	char attr[64];
-	int c, ret;
-
-	for (c = 0; c < ADC_NUM_CH; c++) {
-		snprintf(attr, sizeof(attr), "buffer0/in_voltage%d_en", c);
-		ret = adc_set(a, attr, (mask & ADC_CH(c)) ? "1" : "0");
-		if (ret)
-			return ret;
-	}
-	return adc_set(a, "buffer0/in_timestamp_en",
-		       (mask & ADC_TS) ? "1" : "0");
-}
-
 /*
- * Disable the buffer and configure it: channels @mask, then @freq,
- * @length and @watermark (each skipped when 0).
+ * Names of the instances of @type present in configfs (up to @max of
+ * them in @names); returns their count or -errno.
  */
-int adc_configure(const struct adc *a, unsigned int mask,
-		  long long freq, long long length,
-		  long long watermark)
+int cfs_list(enum inst_type type, char names[][64], int max)
 {
-	int ret;
-
-	adc_buffer_disable(a);
-	ret = adc_set_channels(a, mask);
-	if (!ret && freq)
-		ret = adc_set_ll(a, "sampling_frequency", freq);
-	if (!ret && watermark)	/* lower first so a shorter length fits */
-		ret = adc_set(a, "buffer0/watermark", "1");
-	if (!ret && length)
-		ret = adc_set_ll(a, "buffer0/length", length);
-	if (!ret && watermark)
-		ret = adc_set_ll(a, "buffer0/watermark", watermark);
-	return ret;
-}
-
-/* adc_configure() and enable the buffer. */
-int adc_start(const struct adc *a, unsigned int mask,
-	      long long freq, long long length,
-	      long long watermark)
-{
-	int ret = adc_configure(a, mask, freq, length, watermark);
-
-	return ret ? ret : adc_buffer_enable(a);
-}
-
-/*
- * Open the character device. If devtmpfs did not create the node, make
- * one from the "dev" attribute.
- */
-int adc_open(const struct adc *a, int flags)
-{
-	char buf[32];
-	unsigned int maj, min;
-	int fd;
-
-	fd = open(a->chrdev, flags | O_CLOEXEC);
-	if (fd >= 0 || errno != ENOENT)
-		return fd >= 0 ? fd : -errno;
-	if (adc_read(a, "dev", buf, sizeof(buf)) < 0 ||
-	    sscanf(buf, "%u:%u", &maj, &min) != 2)
-		return -ENOENT;
-	if (mknod(a->chrdev, S_IFCHR | 0600, makedev(maj, min)) &&
-	    errno != EEXIST)
-		return -errno;
-	fd = open(a->chrdev, flags | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
-}
-
-int cfs_list(char names[][64], int max)
-{
+	char p[PATH_MAX];
 	struct dirent *de;
 	int n = 0;
 	DIR *d;
 
-	d = opendir(CFS_TYPE_DIR);
+	d = opendir(inst_type_dir(type));
 	if (!d)
 		return -errno;
 	while ((de = readdir(d))) {
-		char p[PATH_MAX];
-
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(p, sizeof(p), CFS_TYPE_DIR "/%s", de->d_name);
+		inst_cfs_path(type, de->d_name, p, sizeof(p));
 		if (!dir_exists(p))
 			continue;
 		if (n < max)
@@ -272,145 +142,211 @@ int cfs_list(char names[][64], int max)
 	return n;
 }
 
-/* Name of the DMABUF char device of buffer0: "iio:deviceN-dmabuf0" */
-void adc_dmabuf_name(const struct adc *a, char *buf,
-		     size_t size)
+/* ------------------------------------------------------------------ */
+/* Attributes                                                          */
+/* ------------------------------------------------------------------ */
+
+/* @path = the instance's sysfs attribute @attr; 0 or -ENAMETOOLONG */
+int inst_path(const struct inst *in, const char *attr, char *path,
+	      size_t size)
 {
-	snprintf(buf, size, "iio:device%d-dmabuf0", a->devnum);
+	int n = snprintf(path, size, "%s/%s", in->dir, attr);
+
+	return (n < 0 || (size_t)n >= size) ? -ENAMETOOLONG : 0;
+}
+
+bool inst_has(const struct inst *in, const char *attr)
+{
+	char path[PATH_MAX];
+
+	return !inst_path(in, attr, path, sizeof(path)) && path_exists(path);
+}
+
+/* sysfs_write() of attribute @attr */
+int inst_write(const struct inst *in, const char *attr, const char *val)
+{
+	char path[PATH_MAX];
+
+	if (inst_path(in, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_write(path, val);
+}
+
+/* sysfs_read() of attribute @attr */
+int inst_read(const struct inst *in, const char *attr, char *buf,
+	      size_t size)
+{
+	char path[PATH_MAX];
+
+	if (inst_path(in, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_read(path, buf, size);
+}
+
+int inst_write_ll(const struct inst *in, const char *attr, long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return inst_write(in, attr, buf);
+}
+
+int inst_read_ll(const struct inst *in, const char *attr, long long *v)
+{
+	char path[PATH_MAX];
+
+	if (inst_path(in, attr, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return sysfs_read_ll(path, v);
+}
+
+/* Like inst_write() but logs failures (for setup steps). */
+int inst_set(const struct inst *in, const char *attr, const char *val)
+{
+	int ret = inst_write(in, attr, val);
+
+	if (ret)
+		UTIL_LOG("write '%s' to %s/%s: %s", val, in->dir, attr,
+			 strerror(-ret));
+	return ret;
+}
+
+int inst_set_ll(const struct inst *in, const char *attr, long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	return inst_set(in, attr, buf);
+}
+
+/* Write 0 to buffer0/enable (not logged: callers may expect it to fail) */
+int inst_buffer_disable(const struct inst *in)
+{
+	return inst_write(in, "buffer0/enable", "0");
+}
+
+/* Write 1 to buffer0/enable (failures logged) */
+int inst_buffer_enable(const struct inst *in)
+{
+	return inst_set(in, "buffer0/enable", "1");
+}
+
+/*
+ * Enable exactly the channels in @mask (ADC_CH(c) / ADC_TS): the ADC's
+ * in_voltageN_en, the DAC's out_voltageN_en; both have in_timestamp_en.
+ */
+int inst_set_channels(const struct inst *in, unsigned int mask)
+{
+	const char *dir = in->type == INST_DAC ? "out" : "in";
+	char attr[64];
+	int c, ret;
+
+	for (c = 0; c < ADC_NUM_CH; c++) {
+		snprintf(attr, sizeof(attr), "buffer0/%s_voltage%d_en", dir, c);
+		ret = inst_set(in, attr, (mask & ADC_CH(c)) ? "1" : "0");
+		if (ret)
+			return ret;
+	}
+	return inst_set(in, "buffer0/in_timestamp_en",
+			(mask & ADC_TS) ? "1" : "0");
+}
+
+/*
+ * Disable the buffer and configure it: channels @mask, then @freq,
+ * @length and @watermark (each skipped when 0).
+ */
+int inst_configure(const struct inst *in, unsigned int mask, long long freq,
+		   long long length, long long watermark)
+{
+	int ret;
+
+	inst_buffer_disable(in);
+	ret = inst_set_channels(in, mask);
+	if (!ret && freq)
+		ret = inst_set_ll(in, "sampling_frequency", freq);
+	if (!ret && watermark)	/* lower first so a shorter length fits */
+		ret = inst_set(in, "buffer0/watermark", "1");
+	if (!ret && length)
+		ret = inst_set_ll(in, "buffer0/length", length);
+	if (!ret && watermark)
+		ret = inst_set_ll(in, "buffer0/watermark", watermark);
+	return ret;
+}
+
+/* inst_configure() and enable the buffer. */
+int inst_start(const struct inst *in, unsigned int mask, long long freq,
+	       long long length, long long watermark)
+{
+	int ret = inst_configure(in, mask, freq, length, watermark);
+
+	return ret ? ret : inst_buffer_enable(in);
+}
+
+/* ------------------------------------------------------------------ */
+/* Device nodes                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open the character device /dev/iio:deviceN (O_CLOEXEC added). If
+ * devtmpfs did not create the node, make one from the "dev" attribute.
+ * fd or -errno.
+ */
+int inst_open(const struct inst *in, int flags)
+{
+	char buf[32];
+	unsigned int maj, min;
+	int fd;
+
+	fd = open(in->chrdev, flags | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	if (inst_read(in, "dev", buf, sizeof(buf)) < 0 ||
+	    sscanf(buf, "%u:%u", &maj, &min) != 2)
+		return -ENOENT;
+	if (mknod(in->chrdev, S_IFCHR | 0600, makedev(maj, min)) &&
+	    errno != EEXIST)
+		return -errno;
+	fd = open(in->chrdev, flags | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Name of the DMABUF char device of buffer0: "iio:deviceN-dmabuf0" */
+void inst_dmabuf_name(const struct inst *in, char *buf, size_t size)
+{
+	snprintf(buf, size, "iio:device%d-dmabuf0", in->devnum);
 }
 
 /* Path of the DMABUF char device of buffer0: /dev/iio:deviceN-dmabuf0 */
-void adc_dmabuf_path(const struct adc *a, char *buf,
-		     size_t size)
+void inst_dmabuf_path(const struct inst *in, char *buf, size_t size)
 {
-	snprintf(buf, size, "/dev/iio:device%d-dmabuf0", a->devnum);
+	snprintf(buf, size, "/dev/iio:device%d-dmabuf0", in->devnum);
 }
 
 /* Open the DMABUF char device of buffer0 (O_CLOEXEC added). fd or -errno */
-int adc_dmabuf_open(const struct adc *a, int flags)
+int inst_dmabuf_open(const struct inst *in, int flags)
 {
 	char path[64];
 	int fd;
 
-	adc_dmabuf_path(a, path, sizeof(path));
+	inst_dmabuf_path(in, path, sizeof(path));
 	fd = open(path, flags | O_CLOEXEC);
 	return fd >= 0 ? fd : -errno;
 }
 
 /* ------------------------------------------------------------------ */
-/* The virtual DAC (dmabuf_dac)                                        */
+/* The DAC's counters                                                  */
 /* ------------------------------------------------------------------ */
 
-int dac_mkdir(const char *name)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), CFS_DAC_TYPE_DIR "/%s", name);
-	return mkdir(path, 0755) ? -errno : 0;
-}
-
-int dac_rmdir(const char *name)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), CFS_DAC_TYPE_DIR "/%s", name);
-	return rmdir(path) ? -errno : 0;
-}
-
-/* mkdir the configfs DAC instance @name and locate its IIO device. */
-int dac_create(struct adc *d, const char *name)
+/* scans_consumed, mismatches and underruns of the DAC @d; 0 or -errno */
+int dac_read_counters(const struct inst *d, struct dac_counters *c)
 {
 	int ret;
 
-	memset(d, 0, sizeof(*d));
-	d->devnum = -1;
-	ret = dac_mkdir(name);
-	if (ret) {
-		UTIL_LOG("mkdir %s/%s: %s", CFS_DAC_TYPE_DIR, name,
-			 strerror(-ret));
-		return ret;
-	}
-	ret = adc_attach(d, name);
-	if (ret) {
-		UTIL_LOG("device '%s' not found after mkdir: %s", name,
-			 strerror(-ret));
-		dac_rmdir(name);
-		d->devnum = -1;
-		return ret;
-	}
-	snprintf(d->cfs, sizeof(d->cfs), CFS_DAC_TYPE_DIR "/%s", name);
-	return 0;
-}
-
-/* Create a DAC with a name unique to this process. */
-int dac_create_unique(struct adc *d, const char *prefix)
-{
-	static unsigned int seq;
-	char name[64];
-
-	snprintf(name, sizeof(name), "%s%d_%u", prefix, (int)getpid(), seq++);
-	return dac_create(d, name);
-}
-
-/* Disable the buffer (ignoring errors) and rmdir the DAC instance. */
-int dac_destroy(struct adc *d)
-{
-	int ret;
-
-	if (d->devnum < 0 || !d->name[0])
-		return 0;
-	adc_buffer_disable(d);
-	ret = dac_rmdir(d->name);
-	if (ret && ret != -ENOENT)
-		UTIL_LOG("rmdir %s: %s", d->cfs, strerror(-ret));
-	d->devnum = -1;
-	return ret == -ENOENT ? 0 : ret;
-}
-
-/* Enable exactly the DAC channels in @mask (ADC_CH(c) / ADC_TS). */
-int dac_set_channels(const struct adc *d, unsigned int mask)
-{
-	char attr[64];
-	int c, ret;
-
-	for (c = 0; c < DAC_NUM_CH; c++) {
-		snprintf(attr, sizeof(attr), "buffer0/out_voltage%d_en", c);
-		ret = adc_set(d, attr, (mask & ADC_CH(c)) ? "1" : "0");
-		if (ret)
-			return ret;
-	}
-	return adc_set(d, "buffer0/in_timestamp_en",
-		       (mask & ADC_TS) ? "1" : "0");
-}
-
-/*
- * Disable the DAC's buffer and configure it: channels @mask, then @freq
- * and @length (each skipped when 0).
- */
-int dac_configure(const struct adc *d, unsigned int mask,
-		  long long freq, long long length)
-{
-	int ret;
-
-	adc_buffer_disable(d);
-	ret = dac_set_channels(d, mask);
-	if (!ret && freq)
-		ret = adc_set_ll(d, "sampling_frequency", freq);
-	if (!ret && length)
-		ret = adc_set_ll(d, "buffer0/length", length);
-	return ret;
-}
-
-int dac_read_counters(const struct adc *d,
-		      struct dac_counters *c)
-{
-	int ret;
-
-	ret = adc_read_ll(d, "scans_consumed", &c->consumed);
+	ret = inst_read_ll(d, "scans_consumed", &c->consumed);
 	if (!ret)
-		ret = adc_read_ll(d, "mismatches", &c->mismatches);
+		ret = inst_read_ll(d, "mismatches", &c->mismatches);
 	if (!ret)
-		ret = adc_read_ll(d, "underruns", &c->underruns);
+		ret = inst_read_ll(d, "underruns", &c->underruns);
 	return ret;
 }
 
@@ -418,8 +354,8 @@ int dac_read_counters(const struct adc *d,
  * Wait up to @timeout_ms until scans_consumed >= @want; @c gets the last
  * counters read. Returns 0, -ETIMEDOUT or -errno.
  */
-int dac_wait_consumed(const struct adc *d, long long want,
-		      int timeout_ms, struct dac_counters *c)
+int dac_wait_consumed(const struct inst *d, long long want, int timeout_ms,
+		      struct dac_counters *c)
 {
 	double end = now_s() + timeout_ms / 1000.0;
 	int ret;

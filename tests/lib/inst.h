@@ -6,7 +6,11 @@
 #ifndef IIO_TEST_INST_H
 #define IIO_TEST_INST_H
 
-struct adc {
+enum inst_type { INST_ADC, INST_DAC };
+
+/* An instance: what its helpers need to know of it */
+struct inst {
+	enum inst_type type;
 	char name[64];
 	char cfs[PATH_MAX];	/* configfs directory */
 	char dir[PATH_MAX];	/* /sys/bus/iio/devices/iio:deviceN */
@@ -14,40 +18,36 @@ struct adc {
 	int devnum;		/* -1 when not created */
 };
 
-int adc_mkdir(const char *name);
-int adc_rmdir(const char *name);
-int adc_attach(struct adc *a, const char *name);
-int adc_create(struct adc *a, const char *name);
-int adc_create_unique(struct adc *a, const char *prefix);
-int adc_destroy(struct adc *a);
-int dac_mkdir(const char *name);
-int dac_rmdir(const char *name);
-int dac_create(struct adc *d, const char *name);
-int dac_create_unique(struct adc *d, const char *prefix);
-int dac_destroy(struct adc *d);
-int cfs_list(char names[][64], int max);
-int adc_path(const struct adc *a, const char *attr, char *path, size_t size);
-bool adc_has(const struct adc *a, const char *attr);
-int adc_write(const struct adc *a, const char *attr, const char *val);
-int adc_read(const struct adc *a, const char *attr, char *buf, size_t size);
-int adc_write_ll(const struct adc *a, const char *attr, long long v);
-int adc_read_ll(const struct adc *a, const char *attr, long long *v);
-int adc_set(const struct adc *a, const char *attr, const char *val);
-int adc_set_ll(const struct adc *a, const char *attr, long long v);
-int adc_buffer_disable(const struct adc *a);
-int adc_buffer_enable(const struct adc *a);
-int adc_set_channels(const struct adc *a, unsigned int mask);
-int dac_set_channels(const struct adc *d, unsigned int mask);
-int adc_configure(const struct adc *a, unsigned int mask, long long freq,
-		  long long length, long long watermark);
-int dac_configure(const struct adc *d, unsigned int mask, long long freq,
-		  long long length);
-int adc_start(const struct adc *a, unsigned int mask, long long freq,
-	      long long length, long long watermark);
-int adc_open(const struct adc *a, int flags);
-void adc_dmabuf_name(const struct adc *a, char *buf, size_t size);
-void adc_dmabuf_path(const struct adc *a, char *buf, size_t size);
-int adc_dmabuf_open(const struct adc *a, int flags);
+const char *inst_type_dir(enum inst_type type);
+int inst_mkdir(enum inst_type type, const char *name);
+int inst_rmdir(enum inst_type type, const char *name);
+int inst_attach(struct inst *in, enum inst_type type, const char *name);
+int inst_create(struct inst *in, enum inst_type type, const char *name);
+int inst_create_unique(struct inst *in, enum inst_type type,
+		       const char *prefix);
+int inst_destroy(struct inst *in);
+int cfs_list(enum inst_type type, char names[][64], int max);
+int inst_path(const struct inst *in, const char *attr, char *path,
+	      size_t size);
+bool inst_has(const struct inst *in, const char *attr);
+int inst_write(const struct inst *in, const char *attr, const char *val);
+int inst_read(const struct inst *in, const char *attr, char *buf,
+	      size_t size);
+int inst_write_ll(const struct inst *in, const char *attr, long long v);
+int inst_read_ll(const struct inst *in, const char *attr, long long *v);
+int inst_set(const struct inst *in, const char *attr, const char *val);
+int inst_set_ll(const struct inst *in, const char *attr, long long v);
+int inst_buffer_disable(const struct inst *in);
+int inst_buffer_enable(const struct inst *in);
+int inst_set_channels(const struct inst *in, unsigned int mask);
+int inst_configure(const struct inst *in, unsigned int mask, long long freq,
+		   long long length, long long watermark);
+int inst_start(const struct inst *in, unsigned int mask, long long freq,
+	       long long length, long long watermark);
+int inst_open(const struct inst *in, int flags);
+void inst_dmabuf_name(const struct inst *in, char *buf, size_t size);
+void inst_dmabuf_path(const struct inst *in, char *buf, size_t size);
+int inst_dmabuf_open(const struct inst *in, int flags);
 
 /* The DAC's counters (reset at each buffer enable, kept after disable). */
 struct dac_counters {
@@ -56,8 +56,8 @@ struct dac_counters {
 	long long underruns;
 };
 
-int dac_read_counters(const struct adc *d, struct dac_counters *c);
-int dac_wait_consumed(const struct adc *d, long long want, int timeout_ms,
+int dac_read_counters(const struct inst *d, struct dac_counters *c);
+int dac_wait_consumed(const struct inst *d, long long want, int timeout_ms,
 		      struct dac_counters *c);
 
 /*
