@@ -22,87 +22,8 @@
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 
-/* ------------------------------------------------------------------ */
-/* Instances left behind                                               */
-/* ------------------------------------------------------------------ */
-
-/*
- * Instances a program leaves behind are its own failure. A test killed
- * by its timeout never runs its teardown: at exit, the main process
- * removes every instance that was not there when it started, names it
- * and exits with a failure status.
- */
-static const char *const leftover_dirs[] = { CFS_TYPE_DIR, CFS_DAC_TYPE_DIR };
-static char leftover_before[2][4096];
-static pid_t leftover_pid;
-
-/* "\nNAME\nNAME\n" of the instances in @dir (just "\n" if none) */
-static void leftover_list(const char *dir, char *out, size_t size)
-{
-	struct dirent *de;
-	size_t used = 1;
-	DIR *d;
-	int n;
-
-	snprintf(out, size, "\n");
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		n = snprintf(out + used, size - used, "%s\n", de->d_name);
-		if (n < 0 || (size_t)n >= size - used)
-			break;
-		used += (size_t)n;
-	}
-	closedir(d);
-}
-
-static void __attribute__((constructor)) leftover_start(void)
-{
-	unsigned int i;
-
-	leftover_pid = getpid();
-	for (i = 0; i < ARRAY_SIZE(leftover_dirs); i++)
-		leftover_list(leftover_dirs[i], leftover_before[i],
-			      sizeof(leftover_before[i]));
-}
-
-static void __attribute__((destructor)) leftover_check(void)
-{
-	char now[4096], key[300], path[PATH_MAX];
-	char *name, *save = NULL;
-	unsigned int i;
-	int found = 0, n;
-
-	if (getpid() != leftover_pid)
-		return;
-	for (i = 0; i < ARRAY_SIZE(leftover_dirs); i++) {
-		leftover_list(leftover_dirs[i], now, sizeof(now));
-		for (name = strtok_r(now, "\n", &save); name;
-		     name = strtok_r(NULL, "\n", &save)) {
-			snprintf(key, sizeof(key), "\n%s\n", name);
-			if (strstr(leftover_before[i], key))
-				continue;
-			found++;
-			n = iio_find_device(name);
-			if (n >= 0) {
-				snprintf(path, sizeof(path), IIO_DEV_DIR
-					 "/iio:device%d/buffer0/enable", n);
-				sysfs_write(path, "0");
-			}
-			snprintf(path, sizeof(path), "%s/%s", leftover_dirs[i],
-				 name);
-			DIAG("FAIL: instance left behind: %s (rmdir: %s)", path,
-			     rmdir(path) ? strerror(errno) : "done");
-		}
-	}
-	if (found) {
-		fflush(stdout);
-		_exit(KSFT_FAIL);
-	}
-}
+/* Instances this program leaves behind fail it (lib/inst.h) */
+LEFTOVER_INSTANCES_FAIL()
 
 #define OUT_SIZE	(1 << 20)
 

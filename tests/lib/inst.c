@@ -143,6 +143,81 @@ int cfs_list(enum inst_type type, char names[][64], int max)
 }
 
 /* ------------------------------------------------------------------ */
+/* Instances left behind (LEFTOVER_INSTANCES_FAIL)                     */
+/* ------------------------------------------------------------------ */
+
+static char leftover_before[2][4096];	/* [type] */
+static pid_t leftover_pid;
+
+/* "\nNAME\nNAME\n" of the instances of @type (just "\n" if none) */
+static void leftover_list(enum inst_type type, char *out, size_t size)
+{
+	struct dirent *de;
+	size_t used = 1;
+	DIR *d;
+	int n;
+
+	snprintf(out, size, "\n");
+	d = opendir(inst_type_dir(type));
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		n = snprintf(out + used, size - used, "%s\n", de->d_name);
+		if (n < 0 || (size_t)n >= size - used)
+			break;
+		used += (size_t)n;
+	}
+	closedir(d);
+}
+
+/* Note the instances there are now, and that this process noted them. */
+void leftover_start(void)
+{
+	leftover_pid = getpid();
+	leftover_list(INST_ADC, leftover_before[INST_ADC],
+		      sizeof(leftover_before[INST_ADC]));
+	leftover_list(INST_DAC, leftover_before[INST_DAC],
+		      sizeof(leftover_before[INST_DAC]));
+}
+
+/*
+ * In the process that called leftover_start(): disable and remove every
+ * instance that was not there then, naming each ("# FAIL: instance left
+ * behind: ..."). Returns how many there were (0 in any other process).
+ */
+int leftover_check(void)
+{
+	char now[4096], key[300], path[PATH_MAX];
+	char *name, *save = NULL;
+	int type, found = 0, n;
+
+	if (getpid() != leftover_pid)
+		return 0;
+	for (type = INST_ADC; type <= INST_DAC; type++) {
+		leftover_list(type, now, sizeof(now));
+		for (name = strtok_r(now, "\n", &save); name;
+		     name = strtok_r(NULL, "\n", &save)) {
+			snprintf(key, sizeof(key), "\n%s\n", name);
+			if (strstr(leftover_before[type], key))
+				continue;
+			found++;
+			n = iio_find_device(name);
+			if (n >= 0) {
+				snprintf(path, sizeof(path), IIO_DEV_DIR
+					 "/iio:device%d/buffer0/enable", n);
+				sysfs_write(path, "0");
+			}
+			inst_cfs_path(type, name, path, sizeof(path));
+			DIAG("FAIL: instance left behind: %s (rmdir: %s)", path,
+			     rmdir(path) ? strerror(errno) : "done");
+		}
+	}
+	return found;
+}
+
+/* ------------------------------------------------------------------ */
 /* Attributes                                                          */
 /* ------------------------------------------------------------------ */
 

@@ -27,6 +27,28 @@ int inst_create_unique(struct inst *in, enum inst_type type,
 		       const char *prefix);
 int inst_destroy(struct inst *in);
 int cfs_list(enum inst_type type, char names[][64], int max);
+void leftover_start(void);
+int leftover_check(void);
+
+/*
+ * Put once in a test program: instances it leaves behind are its own
+ * failure. A test killed by its timeout never runs its teardown: at exit,
+ * the main process removes every instance that was not there when it
+ * started, names it and exits with a failure status.
+ */
+#define LEFTOVER_INSTANCES_FAIL()					\
+static void __attribute__((constructor)) leftover_ctor(void)		\
+{									\
+	leftover_start();						\
+}									\
+static void __attribute__((destructor)) leftover_dtor(void)		\
+{									\
+	if (leftover_check()) {						\
+		fflush(stdout);						\
+		_exit(KSFT_FAIL);					\
+	}								\
+}
+
 int inst_path(const struct inst *in, const char *attr, char *path,
 	      size_t size);
 bool inst_has(const struct inst *in, const char *attr);
