@@ -16,6 +16,7 @@ use crate::{
         pacing::{self, ScanClock},
         queue::{Chunk, Direction},
         scan::{ScanLayout, NUM_CHANNELS, TIMESTAMP_INDEX},
+        span::{ByteSink, ByteSource},
         waveform::{fill_scans, RampChecker, Waveform},
     },
     iio::{
@@ -187,36 +188,26 @@ pub(crate) struct Converter {
     timer_handle: Mutex<Option<ArcHrTimerHandle<Converter>>>,
     #[pin]
     work: Work<Converter>,
-    /// Stages the data the engine moves in or out of DMABUF memory. Only
-    /// the work item uses it (it never runs concurrently with itself).
-    #[pin]
-    scratch: Mutex<KVVec<u8>>,
     buffer: ARef<Buffer<BlockBuffer>>,
     created: Instant<Monotonic>,
 }
 
-/// Bytes staged at a time between the engine and DMABUF memory.
-const SCRATCH_BYTES: usize = 16 * 1024;
-
 /// The ADC's hardware: writes the waveform.
-struct Source<F: Fn(u64) -> i64> {
+struct Source {
     layout: ScanLayout,
     waveform: Waveform,
-    timestamp_of: F,
+    clock: ScanClock,
+    /// Device timestamp of scan 0.
+    timestamp_base: i64,
 }
 
-impl<F: Fn(u64) -> i64> Hardware for Source<F> {
-    fn fill(&mut self, out: &mut [u8], chunk: Chunk) {
-        fill_scans(
-            out,
-            &self.layout,
-            self.waveform,
-            chunk.first,
-            &self.timestamp_of,
-        );
+impl Hardware for Source {
+    fn fill<S: ByteSink + ?Sized>(&mut self, out: &mut S, chunk: Chunk) {
+        let mut stamps = self.clock.stamps(chunk.first, self.timestamp_base);
+        fill_scans(out, &self.layout, self.waveform, chunk.first, &mut stamps);
     }
 
-    fn check(&mut self, _data: &[u8], _chunk: Chunk) {}
+    fn check<S: ByteSource + ?Sized>(&mut self, _data: &S, _chunk: Chunk) {}
 }
 
 /// The DAC's hardware: checks what it plays against the ramp.
@@ -226,9 +217,9 @@ struct Sink {
 }
 
 impl Hardware for Sink {
-    fn fill(&mut self, _out: &mut [u8], _chunk: Chunk) {}
+    fn fill<S: ByteSink + ?Sized>(&mut self, _out: &mut S, _chunk: Chunk) {}
 
-    fn check(&mut self, data: &[u8], chunk: Chunk) {
+    fn check<S: ByteSource + ?Sized>(&mut self, data: &S, chunk: Chunk) {
         if chunk.repeat {
             self.checker.resync();
         }
@@ -260,10 +251,6 @@ impl Converter {
             ),
             timer_handle <- new_mutex!(None, "Converter::timer_handle"),
             work <- new_work!("Converter::work"),
-            scratch <- new_mutex!(
-                KVVec::from_elem(0u8, SCRATCH_BYTES, GFP_KERNEL)?,
-                "Converter::scratch"
-            ),
             buffer,
             created: Instant::now(),
         })
@@ -343,62 +330,79 @@ impl WorkItem for Converter {
     type Pointer = Arc<Self>;
 
     /// Moves the scans due by now into (ADC) or out of (DAC) the buffer's
-    /// blocks. The only writer of the DAC's checker: the work item never
-    /// runs concurrently with itself.
+    /// blocks, at most [`pacing::CHUNK_BYTES`] of them, and goes again
+    /// while more are due (see `engine::pacing` for the model). The only
+    /// writer of the DAC's checker: the work item never runs concurrently
+    /// with itself.
     fn run(this: Arc<Self>) {
         let mut hw = this.hw.lock();
-        let mut checker = hw.checker;
+        let checker = hw.checker;
         let Some(run) = hw.run.as_mut() else {
             return;
         };
         let now = run.started.elapsed().as_nanos().max(0) as u64;
-        let (first, count) = run.clock.take_due(now);
-        let clock = run.clock;
-        let (layout, waveform, base) = (run.layout, run.waveform, run.timestamp_base);
+        let scan_bytes = run.layout.scan_bytes.max(1);
+        let due = run.clock.take_due(
+            now,
+            (pacing::CHUNK_BYTES / scan_bytes) as u64,
+            (pacing::FIFO_BYTES / scan_bytes) as u64,
+        );
+        let (clock, layout, waveform, base) =
+            (run.clock, run.layout, run.waveform, run.timestamp_base);
         // Not held while blocks complete: that drops file references.
         drop(hw);
-        let mut scratch = this.scratch.lock();
-        let scan_bytes = layout.scan_bytes;
-        let (completed, stalled) = match this.role {
+        let (completed, stalled, checker) = match this.role {
             Role::Adc => {
                 let mut source = Source {
                     layout,
                     waveform,
-                    timestamp_of: |scan| base + clock.offset_of(scan) as i64,
+                    clock,
+                    timestamp_base: base,
                 };
-                BlockBuffer::transfer(
+                let (completed, stalled) = BlockBuffer::transfer(
                     &this.buffer,
-                    first,
-                    count,
-                    scan_bytes,
-                    &mut scratch,
+                    due.first,
+                    due.count,
+                    layout.scan_bytes,
                     &mut source,
-                )
+                );
+                (completed, stalled, checker)
             }
             Role::Dac => {
                 let mut sink = Sink { layout, checker };
-                let result = BlockBuffer::transfer(
+                let (completed, stalled) = BlockBuffer::transfer(
                     &this.buffer,
-                    first,
-                    count,
-                    scan_bytes,
-                    &mut scratch,
+                    due.first,
+                    due.count,
+                    layout.scan_bytes,
                     &mut sink,
                 );
-                checker = sink.checker;
-                result
+                (completed, stalled, sink.checker)
             }
         };
-        drop(scratch);
         let mut hw = this.hw.lock();
+        // With no block to take them, the scans due meanwhile are lost
+        // too: the converter does not wait for blocks.
+        let mut lost = due.lost + stalled;
+        if stalled > 0 {
+            if let Some(run) = hw.run.as_mut() {
+                lost += run.clock.drop_due(now);
+            }
+        }
+        // Queued under the lock: once `stop_run` cleared the run, no run
+        // queues itself again, so its flush waits for the last one.
+        // A backlog is left: go again after other work had its turn. (If
+        // already queued, the reference comes back: dropped after unlock.)
+        let _queued = (due.more && stalled == 0 && hw.run.is_some())
+            .then(|| workqueue::system_highpri().enqueue(this.clone()));
         match this.role {
-            Role::Adc => hw.overruns += stalled,
+            Role::Adc => hw.overruns += lost,
             Role::Dac => {
-                if stalled > 0 {
-                    checker.resync();
-                }
-                hw.underruns += stalled;
                 hw.checker = checker;
+                if lost > 0 {
+                    hw.checker.resync();
+                }
+                hw.underruns += lost;
             }
         }
         drop(hw);

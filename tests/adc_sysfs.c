@@ -196,7 +196,7 @@ TEST_F_TIMEOUT(attr, sampling_frequency_default_and_available, 60)
 	EXPECT_EQ(ADC_DEFAULT_FREQ, v);
 	ASSERT_LE(0, inst_read(&self->a, "sampling_frequency_available",
 			       buf, sizeof(buf)));
-	EXPECT_STREQ("[1 1 1000000]", buf);
+	EXPECT_STREQ("[1 1 500000000]", buf);
 }
 
 TEST_F_TIMEOUT(attr, sampling_frequency_valid, 60)
@@ -224,7 +224,7 @@ TEST_F_TIMEOUT(attr, sampling_frequency_valid, 60)
 TEST_F_TIMEOUT(attr, sampling_frequency_invalid, 60)
 {
 	static const char *const bad[] = {
-		"0", "-1", "-1000", "1000001", "2000000", "abc", "10k", "\n",
+		"0", "-1", "-1000", "500000001", "1000000000", "abc", "10k", "\n",
 		/* fractional */
 		"1000.5", "0.5", "999999.9", "1000000.5", "4321.000001",
 	};

@@ -342,7 +342,7 @@ TEST_F_TIMEOUT(dac, attributes, 60)
 	EXPECT_EQ(DAC_DEFAULT_FREQ, v);
 	ASSERT_LE(0, inst_read(&self->d, "sampling_frequency_available", buf,
 			       sizeof(buf)));
-	EXPECT_STREQ("[1 1 1000000]", buf);
+	EXPECT_STREQ("[1 1 500000000]", buf);
 
 	/* counters: 0 on a fresh device, read-only */
 	COUNTERS_OK(&c);
@@ -455,7 +455,7 @@ TEST_F_TIMEOUT(dac, sampling_frequency, 60)
 {
 	static const char *const ok[] = { "1", "1000000", "12345", "20000\n" };
 	static const char *const bad[] = {
-		"0", "-1", "1000001", "abc", "10k", "1.5", "\n",
+		"0", "-1", "500000001", "abc", "10k", "1.5", "\n",
 	};
 	long long v;
 	unsigned int i;

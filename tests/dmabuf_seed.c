@@ -178,6 +178,21 @@ FIXTURE_TEARDOWN(dmab)
 	}								\
 } while (0)
 
+/*
+ * Enable instance a, then the block @b's fence (sync_file @sf) signals
+ * within 10 s without error, and its first @n bytes hold the ramp from
+ * scan 0, checked by *@rcp (block_wait_check()).
+ */
+#define FILLED_FROM_0(b, sf, rcp, n) do {				\
+	struct block_wait _w = {					\
+		.enable = &self->a, .wait = BLOCK_WAIT_SYNC_FILE,	\
+		.sfd = (sf), .timeout_ms = 10000, .rc = (rcp), .bytes = (n), \
+	};								\
+	ramp_init((rcp), ADC_ALL_TS, false);				\
+	BLOCK_WAIT_OK(&_w, (b));					\
+	EXPECT_EQ(0, (rcp)->first_n);					\
+} while (0)
+
 /* ------------------------------------------------------------------ */
 /* 1. The typical seed workflow                                        */
 /* ------------------------------------------------------------------ */
@@ -474,20 +489,12 @@ TEST_F_TIMEOUT(dmab, sync_file_signals, 60)
 	EXPECT_EQ(0, st_r);
 	EXPECT_EQ(0, poll_events(self->sfd[0], POLLIN, 100));
 
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st_w));
-	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st_r));
-	EXPECT_EQ(1, st_w);
-	EXPECT_EQ(1, st_r);
-
-	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
-	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, b->map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	/* the WRITE one signals, status 1; the block holds 500 scans */
+	FILLED_FROM_0(b, self->sfd[0], &rc, bytes);
 	EXPECT_EQ(500U, rc.scans);
-	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(b->fd));
+	/* and so does the READ one */
+	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st_r));
+	EXPECT_EQ(1, st_r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -554,16 +561,7 @@ TEST_F_TIMEOUT(dmab, disable_cancels, 60)
 	self->sfd[1] = dmabuf_export_sync_file(self->blk[1].fd,
 					       DMA_BUF_SYNC_WRITE);
 	ASSERT_LE(0, self->sfd[1]);
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	ASSERT_EQ(0, sync_file_wait(self->sfd[1], 10000, &st));
-	EXPECT_EQ(1, st);
-	ASSERT_EQ(0, dmabuf_sync_start(self->blk[1].fd));
-	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, self->blk[1].map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
-	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(self->blk[1].fd));
+	FILLED_FROM_0(&self->blk[1], self->sfd[1], &rc, bytes);
 }
 
 /* Closing the char device with blocks queued completes them with an error */
@@ -621,6 +619,10 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	const size_t bytes = 1000 * SCAN;
 	struct dmabuf_block *a = &self->blk[0], *b = &self->blk[1];
 	struct ramp_check rc;
+	struct block_wait w = {
+		.wait = BLOCK_WAIT_POLLOUT, .timeout_ms = 10000,
+		.rc = &rc, .bytes = bytes,
+	};
 	int st = 0;
 
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
@@ -640,16 +642,11 @@ TEST_F_TIMEOUT(dmab, close_queued_block_fd, 60)
 	}
 	EXPECT_EQ(1, st);
 
-	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 10000));
-	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
 	rc.expect = 1000;	/* the closed block took scans 0..999 */
-	EXPECT_EQ(0, ramp_feed(&rc, b->map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	BLOCK_WAIT_OK(&w, b);
 	/* No scan lost between the blocks (the hardware overruns after b). */
 	EXPECT_EQ(1000, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(b->fd));
 }
 
 /*
@@ -791,6 +788,22 @@ static int mt_check_block(const struct dmabuf_block *b, struct mt_rec *r,
 	return 0;
 }
 
+/* mt_check_block() as block_wait_check()'s check of the block @b */
+struct mt_check {
+	const struct dmabuf_block *b;
+	struct mt_rec *r;
+};
+
+static int mt_check_fn(void *arg, const uint8_t *data, size_t bytes,
+		       char *why, size_t len)
+{
+	struct mt_check *c = arg;
+
+	(void)data;	/* c->b->map */
+	(void)bytes;	/* MT_SCANS scans */
+	return mt_check_block(c->b, c->r, why, len);
+}
+
 static void *mt_worker_fn(void *arg)
 {
 	const size_t bytes = MT_SCANS * SCAN;
@@ -798,7 +811,6 @@ static void *mt_worker_fn(void *arg)
 	int seq[MT_PER_THREAD];
 	bool queued[MT_PER_THREAD] = { false };
 	int i, nq = 0, ret;
-	char err[256];
 
 	for (i = 0; i < MT_PER_THREAD; i++) {
 		ret = dmabuf_enqueue(mw->cfd, mw->blk[i].fd, bytes);
@@ -816,31 +828,22 @@ static void *mt_worker_fn(void *arg)
 	for (i = 0; nq; i = (i + 1) % MT_PER_THREAD) {
 		struct dmabuf_block *b = &mw->blk[i];
 		struct mt_rec *r = &mw->rec[mw->blocks_checked];
+		struct mt_check c = { .b = b, .r = r };
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_POLLOUT, .timeout_ms = 30000,
+			.check = mt_check_fn, .arg = &c, .bytes = bytes,
+		};
 
 		if (!queued[i])
 			continue;
-		ret = poll_events(b->fd, POLLOUT, 30000);
-		if (ret != 1) {
-			mw->err = ret ? ret : -ETIMEDOUT;
-			snprintf(mw->what, sizeof(mw->what),
-				 "block %d not done after 30 s (%d)", i, ret);
-			goto out;
-		}
 		queued[i] = false;
 		nq--;
-		ret = dmabuf_sync_start(b->fd);
+		ret = block_wait_check(&w, b);
 		if (ret) {
 			mw->err = ret;
 			snprintf(mw->what, sizeof(mw->what),
-				 "SYNC_START: %s", strerror(-ret));
-			goto out;
-		}
-		ret = mt_check_block(b, r, err, sizeof(err));
-		dmabuf_sync_end(b->fd);
-		if (ret) {
-			mw->err = ret;
-			snprintf(mw->what, sizeof(mw->what),
-				 "block #%d: %s", mw->blocks_checked, err);
+				 "block #%d (buffer %d): %.256s",
+				 mw->blocks_checked, i, w.why);
 			goto out;
 		}
 		r->thread = mw->id;
@@ -887,10 +890,14 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 	struct dmabuf_block *tail = &self->blk[2 * MT_PER_THREAD];
 	struct dmabuf_block *absorber = &self->blk[2 * MT_PER_THREAD + 1];
 	struct mt_worker mw[2];
+	struct mt_check tc = { .b = tail, .r = &all[2 * MT_BLOCKS] };
+	struct block_wait w = {
+		.wait = BLOCK_WAIT_POLLOUT, .timeout_ms = 30000,
+		.check = mt_check_fn, .arg = &tc, .bytes = bytes,
+	};
 	int last_seq[2] = { -1, -1 };
 	pthread_t th[2];
 	long long ov0, ov1, ov2;
-	char err[256];
 	double end;
 	int i, n, ret;
 
@@ -936,14 +943,10 @@ TEST_F_TIMEOUT(dmab, two_threads, 180)
 		}
 		ASSERT_EQ(MT_BLOCKS, mw[i].blocks_checked);
 	}
-	ASSERT_EQ(1, poll_events(tail->fd, POLLOUT, 30000));
-	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
-	ASSERT_EQ(0, dmabuf_sync_start(tail->fd));
-	ASSERT_EQ(0, mt_check_block(tail, &all[2 * MT_BLOCKS], err,
-				    sizeof(err))) {
-		TH_LOG("tail block: %s", err);
+	ASSERT_EQ(0, block_wait_check(&w, tail)) {
+		TH_LOG("tail block: %s", w.why);
 	}
-	ASSERT_EQ(0, dmabuf_sync_end(tail->fd));
+	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
 	all[2 * MT_BLOCKS].thread = -1;
 	all[2 * MT_BLOCKS].seq = 0;
 	/* the absorber being filled: still nothing dropped */
@@ -1057,16 +1060,7 @@ TEST_F_TIMEOUT(dmab, sigkill_waiter, 60)
 	/* nothing broke: the block still completes normally */
 	ASSERT_EQ(0, sync_file_status(self->sfd[0], &st));
 	EXPECT_EQ(0, st);
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st));
-	EXPECT_EQ(1, st);
-	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
-	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, b->map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
-	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(b->fd));
+	FILLED_FROM_0(b, self->sfd[0], &rc, bytes);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1522,7 +1516,7 @@ TEST_F_TIMEOUT(dmab, sync_start_sa_restart, 60)
 /* ------------------------------------------------------------------ */
 
 #define MR_BLOCKS	16
-#define MR_SCANS	65536		/* 1 MiB, 65 ms at 1 MHz */
+#define MR_SCANS	65536		/* 1 MiB */
 #define MR_TOTAL	64		/* blocks checked: 4.2 M scans */
 
 /*
@@ -1564,8 +1558,12 @@ TEST_F_TIMEOUT(dmab, max_rate, 300)
 			EXPECT_EQ(0, get_le16(b->map));
 			ts0 = scan_ts(b->map, 0);
 		}
-		/* 1 us per scan at 1 MHz */
-		n = (scan_ts(b->map, 0) - ts0) / 1000;
+		/*
+		 * Timestamps are floor(n * 10^9 / hi) ns from scan 0: with
+		 * hi <= 10^9, n is that offset times hi / 10^9, rounded up.
+		 */
+		n = ((__int128)(scan_ts(b->map, 0) - ts0) * hi + 999999999) /
+		    1000000000;
 		ASSERT_LE(next_n, n) {
 			TH_LOG("block #%d starts at scan %" PRId64 ", before %" PRId64,
 			       i, n, next_n);

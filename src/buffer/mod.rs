@@ -32,6 +32,7 @@ use crate::{
             GRAVE_BLOCKS, MAX_BLOCKS,
         },
         scan::{ScanLayout, NUM_CHANNELS},
+        span::{ByteSink, ByteSource},
     },
     iio::buffer::{Attachment, Buffer, BufferOps, CoreFence, QueueHeld},
 };
@@ -150,9 +151,9 @@ fn complete(mut block: Block<DmabufBlock>, error: Option<Error>) {
 /// The converter's side of a transfer.
 pub(crate) trait Hardware {
     /// Fills `out` with the scans numbered from `chunk.first` (input).
-    fn fill(&mut self, out: &mut [u8], chunk: Chunk);
+    fn fill<S: ByteSink + ?Sized>(&mut self, out: &mut S, chunk: Chunk);
     /// Takes the scans of `data` (output).
-    fn check(&mut self, data: &[u8], chunk: Chunk);
+    fn check<S: ByteSource + ?Sized>(&mut self, data: &S, chunk: Chunk);
 }
 
 impl BlockBuffer {
@@ -194,22 +195,20 @@ impl BlockBuffer {
 
     /// The hardware transferred `count` scans numbered from `first`:
     /// `hw` moves them into (ADC) or out of (DAC) the blocks, one block at
-    /// a time, with no lock held. `scratch` stages data for DMABUF memory,
-    /// which is reached only through copies. Returns the number of blocks
-    /// completed and of scans that found no ready block. Process context:
-    /// completing a DMABUF block drops file references.
+    /// a time, with no lock held, straight into or out of the block's
+    /// memory (DMABUF memory through its raw accessors). Returns the
+    /// number of blocks completed and of scans that found no ready block.
+    /// Process context: completing a DMABUF block drops file references.
     pub(crate) fn transfer(
         buf: &Buffer<Self>,
         mut first: u64,
         mut count: u64,
         scan_bytes: usize,
-        scratch: &mut [u8],
         hw: &mut impl Hardware,
     ) -> (usize, u64) {
         let this = buf.data();
         let input = buf.direction() == Direction::In;
-        let scratch_scans = scratch.len().checked_div(scan_bytes).unwrap_or(0);
-        if scan_bytes == 0 || scratch_scans == 0 {
+        if scan_bytes == 0 {
             return (0, 0);
         }
         let mut completed = 0;
@@ -243,27 +242,15 @@ impl BlockBuffer {
                     }
                 }
                 Entry::Dmabuf(b) => {
+                    let chunk = Chunk { first, repeat };
                     let memory = b.data.memory();
-                    let mut done = 0;
-                    while done < n {
-                        let k = (n - done).min(scratch_scans);
-                        let piece = &mut scratch[..k * scan_bytes];
-                        let offset = filled + done * scan_bytes;
-                        let chunk = Chunk {
-                            first: first + done as u64,
-                            repeat: repeat && done == 0,
-                        };
-                        // In bounds: `n` scans fit in the block's size,
-                        // which the ENQUEUE checked against the memory.
-                        if input {
-                            hw.fill(piece, chunk);
-                            let _ = memory.write_at(offset, piece);
-                        } else {
-                            let _ = memory.read_at(offset, piece);
-                            hw.check(piece, chunk);
-                        }
-                        done += k;
-                    }
+                    // In bounds: `n` scans fit in the block's size, which
+                    // the ENQUEUE checked against the memory.
+                    let _ = if input {
+                        memory.fill_with(filled, bytes, |span| hw.fill(span, chunk))
+                    } else {
+                        memory.read_with(filled, bytes, |span| hw.check(span, chunk))
+                    };
                 }
             }
             first += n as u64;

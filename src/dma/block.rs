@@ -6,38 +6,16 @@
 //! DMABUF protocol (fences, and the queue that owns the block meanwhile)
 //! keeps the other users out while the device works on it, but userspace
 //! can break that protocol. So no reference (`&[u8]`, `&mut [u8]`) is ever
-//! made over the memory: bytes move in and out only through the copy
-//! primitives below, like a DMA engine's reads and writes.
+//! made over the memory: words move in and out only through the raw
+//! accessors of [`SharedSpan`], like a DMA engine's reads and writes.
 
 use super::buf::{DmaBuf, KernelMapping};
-use crate::bindings;
+use crate::{
+    bindings,
+    engine::span::{ByteSink, ByteSource},
+};
+use core::marker::PhantomData;
 use kernel::{ffi, prelude::*, sync::Arc};
-
-/// Copies `src` into shared memory at `dst`.
-///
-/// # Safety
-///
-/// `dst` must be valid for writes of `src.len()` bytes, and the caller
-/// must own the device side of that range: no other kernel user accesses
-/// it meanwhile (userspace or another device that does anyway, against the
-/// fences, can only garble the bytes).
-unsafe fn copy_to_shared(dst: *mut u8, src: &[u8]) {
-    // SAFETY: Per the requirements; a raw copy makes no reference to the
-    // destination.
-    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-}
-
-/// Copies shared memory at `src` into `dst`.
-///
-/// # Safety
-///
-/// `src` must be valid for reads of `dst.len()` bytes, and the caller must
-/// own the device side of that range (see [`copy_to_shared`]).
-unsafe fn copy_from_shared(src: *const u8, dst: &mut [u8]) {
-    // SAFETY: Per the requirements; a raw copy makes no reference to the
-    // source.
-    unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
-}
 
 enum Memory {
     /// A block this module exported (seed ALLOC), with the reference that
@@ -100,47 +78,122 @@ impl DeviceBlock {
         self.start as usize
     }
 
-    /// The device writes `src` at `offset`.
-    pub(crate) fn write_at(&mut self, offset: usize, src: &[u8]) -> Result {
-        let end = offset.checked_add(src.len()).ok_or(EINVAL)?;
-        if end > self.len {
-            return Err(EINVAL);
-        }
-        // SAFETY: In bounds (checked above, type invariant); `&mut self`
-        // and the type invariant make this the only kernel user.
-        unsafe { copy_to_shared(self.start.add(offset), src) };
+    /// The device writes the `len` bytes at `offset` with `fill`, which
+    /// stores straight into the memory through a [`SharedSpan`] (no
+    /// staging copy).
+    pub(crate) fn fill_with(
+        &mut self,
+        offset: usize,
+        len: usize,
+        fill: impl FnOnce(&mut SharedSpan<'_>),
+    ) -> Result {
+        let mut span = self.span(offset, len)?;
+        fill(&mut span);
         if let Memory::Ours { .. } = self.memory {
             // The CPU wrote through the kernel's alias of pages userspace
             // maps too: write it back for the other alias.
-            // SAFETY: Inside our block's kernel mapping.
+            // SAFETY: Inside our block's kernel mapping (checked by `span`).
             unsafe {
                 bindings::iio_dmabuf_helper_flush_kernel_vmap_range(
                     self.start.add(offset).cast(),
-                    src.len() as ffi::c_int,
+                    len as ffi::c_int,
                 )
             };
         }
         Ok(())
     }
 
-    /// The device reads `dst.len()` bytes at `offset`.
-    pub(crate) fn read_at(&mut self, offset: usize, dst: &mut [u8]) -> Result {
-        let end = offset.checked_add(dst.len()).ok_or(EINVAL)?;
-        if end > self.len {
-            return Err(EINVAL);
-        }
+    /// The device reads the `len` bytes at `offset` with `read`, which
+    /// loads straight from the memory through a [`SharedSpan`].
+    pub(crate) fn read_with(
+        &mut self,
+        offset: usize,
+        len: usize,
+        read: impl FnOnce(&SharedSpan<'_>),
+    ) -> Result {
         if let Memory::Ours { .. } = self.memory {
-            // What userspace wrote through its alias must be seen here.
-            // SAFETY: Inside our block's kernel mapping.
+            // What userspace wrote through its alias must be seen here
+            // (bounds checked first).
+            self.span(offset, len)?;
+            // SAFETY: Inside our block's kernel mapping (checked above).
             unsafe {
                 bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(
                     self.start.add(offset).cast(),
-                    dst.len() as ffi::c_int,
+                    len as ffi::c_int,
                 )
             };
         }
-        // SAFETY: As in `write_at`.
-        unsafe { copy_from_shared(self.start.add(offset), dst) };
+        read(&self.span(offset, len)?);
         Ok(())
+    }
+
+    fn span(&mut self, offset: usize, len: usize) -> Result<SharedSpan<'_>> {
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > self.len {
+            return Err(EINVAL);
+        }
+        // INVARIANT: In bounds (checked above, type invariant); the span
+        // borrows `self` mutably, which makes it the only kernel user.
+        Ok(SharedSpan {
+            // SAFETY: `offset <= self.len`: inside the mapping.
+            start: unsafe { self.start.add(offset) },
+            len,
+            _block: PhantomData,
+        })
+    }
+}
+
+/// A range of a [`DeviceBlock`]'s shared memory, as the device sees it:
+/// words are stored and loaded through raw accessors, never through a
+/// reference to the memory.
+///
+/// # Invariants
+///
+/// `start` is valid for reads and writes of `len` bytes, and the span's
+/// owner is the only kernel user of them while it lives (it borrows its
+/// [`DeviceBlock`] mutably).
+pub(crate) struct SharedSpan<'a> {
+    start: *mut u8,
+    len: usize,
+    _block: PhantomData<&'a mut DeviceBlock>,
+}
+
+impl SharedSpan<'_> {
+    #[inline(always)]
+    fn fits(&self, at: usize, n: usize) -> bool {
+        at.checked_add(n).is_some_and(|end| end <= self.len)
+    }
+}
+
+impl ByteSink for SharedSpan<'_> {
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn put<const N: usize>(&mut self, at: usize, bytes: [u8; N]) {
+        // Callers stay in bounds; a store that would not is not made.
+        if !self.fits(at, N) {
+            return;
+        }
+        // SAFETY: `at + N <= len` (checked above) and the type invariant;
+        // an unaligned raw store makes no reference to the memory.
+        unsafe { self.start.add(at).cast::<[u8; N]>().write_unaligned(bytes) };
+    }
+}
+
+impl ByteSource for SharedSpan<'_> {
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn get<const N: usize>(&self, at: usize) -> [u8; N] {
+        // Callers stay in bounds; a load that would not reads zeros.
+        if !self.fits(at, N) {
+            return [0; N];
+        }
+        // SAFETY: As in `put`.
+        unsafe { self.start.add(at).cast::<[u8; N]>().read_unaligned() }
     }
 }

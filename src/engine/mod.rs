@@ -8,4 +8,5 @@
 pub mod pacing;
 pub mod queue;
 pub mod scan;
+pub mod span;
 pub mod waveform;

@@ -4,7 +4,11 @@
 //! the kernel). `Ramp` is exactly checkable by a reader: see
 //! `Documentation/iio/dmabuf_adc.rst`.
 
-use super::scan::{ScanLayout, NUM_CHANNELS};
+use super::{
+    pacing::Stamps,
+    scan::{ScanLayout, NUM_CHANNELS},
+    span::{ByteSink, ByteSource},
+};
 
 /// Period of the sine waveform, in scans.
 pub const SINE_PERIOD: u64 = 1000;
@@ -69,29 +73,152 @@ fn sine(phase: u64, period: u64) -> i16 {
     (sign * SINE_AMPLITUDE * num / den) as i16
 }
 
-/// Writes `count` consecutive scans, the first being scan number
-/// `first_scan`, into `out` following `layout`. `timestamp_of` gives the
-/// timestamp of a scan number.
-pub fn fill_scans(
-    out: &mut [u8],
+/// The samples of consecutive ramp scans as the scan holds them: the
+/// enabled channels are contiguous from byte 0 (each is 2 bytes, aligned
+/// to 2), so they form one little-endian word. The next scan's word is
+/// this one plus 1 in every lane, as long as no lane wraps from 0xffff:
+/// no per-lane work per scan.
+struct RampWords {
+    /// Channel number of each lane.
+    lanes: [u16; NUM_CHANNELS],
+    count: usize,
+    /// 1 in every lane.
+    inc: u64,
+    scan: u64,
+    word: u64,
+    /// Words left before a lane wraps: then the word is made anew.
+    left: u32,
+}
+
+impl RampWords {
+    fn new(layout: &ScanLayout, scan: u64) -> Self {
+        let mut lanes = [0; NUM_CHANNELS];
+        let mut count = 0;
+        for (c, offset) in layout.channel_offset.iter().enumerate() {
+            if offset.is_some() {
+                lanes[count] = c as u16;
+                count += 1;
+            }
+        }
+        let inc = (0..count).fold(0, |inc, lane| inc | 1 << (16 * lane));
+        Self {
+            lanes,
+            count,
+            inc,
+            scan,
+            word: 0,
+            left: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn next_word(&mut self) -> u64 {
+        if self.left == 0 {
+            self.word = 0;
+            let mut left = u32::MAX;
+            for (lane, &c) in self.lanes.iter().take(self.count).enumerate() {
+                let v = (self.scan as u16).wrapping_add(c);
+                self.word |= u64::from(v) << (16 * lane);
+                left = left.min(u32::from(0xffff - v) + 1);
+            }
+            self.left = left;
+        }
+        let word = self.word;
+        self.word = self.word.wrapping_add(self.inc);
+        self.left -= 1;
+        self.scan += 1;
+        word
+    }
+}
+
+/// Whole scans of `scan_bytes` in `len` bytes (no division panic path:
+/// objtool does not know every Rust panic function to be noreturn).
+#[inline(always)]
+fn whole_scans(len: usize, scan_bytes: usize) -> usize {
+    len.checked_div(scan_bytes).unwrap_or(0)
+}
+
+/// The low `B` bytes of `word`, little-endian.
+#[inline(always)]
+fn low_bytes<const B: usize>(word: u64) -> [u8; B] {
+    let mut bytes = [0; B];
+    bytes.copy_from_slice(&word.to_le_bytes()[..B]);
+    bytes
+}
+
+/// `B` little-endian bytes as a word.
+#[inline(always)]
+fn widen<const B: usize>(bytes: [u8; B]) -> u64 {
+    let mut all = [0; 8];
+    all[..B].copy_from_slice(&bytes);
+    u64::from_le_bytes(all)
+}
+
+/// Writes the whole scans that fit in `out`, the first being scan number
+/// `first_scan`, following `layout`; `stamps` gives their timestamps. The
+/// ramp is written a word per scan (the fast path); padding is not
+/// written.
+pub fn fill_scans<S: ByteSink + ?Sized>(
+    out: &mut S,
     layout: &ScanLayout,
     waveform: Waveform,
     first_scan: u64,
-    timestamp_of: impl Fn(u64) -> i64,
+    stamps: &mut Stamps,
 ) {
-    if layout.is_empty() {
-        return;
+    match (waveform, layout.channel_offset.iter().flatten().count()) {
+        (_, _) if layout.is_empty() => {}
+        (Waveform::Ramp, 0) => fill_ramp::<0, S>(out, layout, first_scan, stamps),
+        (Waveform::Ramp, 1) => fill_ramp::<2, S>(out, layout, first_scan, stamps),
+        (Waveform::Ramp, 2) => fill_ramp::<4, S>(out, layout, first_scan, stamps),
+        (Waveform::Ramp, 3) => fill_ramp::<6, S>(out, layout, first_scan, stamps),
+        (Waveform::Ramp, _) => fill_ramp::<8, S>(out, layout, first_scan, stamps),
+        (Waveform::Sine, _) => fill_each(out, layout, waveform, first_scan, stamps),
     }
-    for (i, scan_bytes) in out.chunks_exact_mut(layout.scan_bytes).enumerate() {
-        let scan = first_scan + i as u64;
-        for c in 0..NUM_CHANNELS {
-            if let Some(at) = layout.channel_offset[c] {
-                let v = waveform.sample(scan, c).to_le_bytes();
-                scan_bytes[at..at + 2].copy_from_slice(&v);
+}
+
+/// The ramp, `B` bytes of samples per scan.
+fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
+    out: &mut S,
+    layout: &ScanLayout,
+    first_scan: u64,
+    stamps: &mut Stamps,
+) {
+    let scan_bytes = layout.scan_bytes;
+    let scans = whole_scans(out.size(), scan_bytes);
+    let mut words = RampWords::new(layout, first_scan);
+    match layout.timestamp_offset {
+        Some(ts) => {
+            for at in (0..scans).map(|i| i * scan_bytes) {
+                out.put::<B>(at, low_bytes(words.next_word()));
+                out.put::<8>(at + ts, stamps.next_stamp().to_le_bytes());
             }
         }
-        if let Some(at) = layout.timestamp_offset {
-            scan_bytes[at..at + 8].copy_from_slice(&timestamp_of(scan).to_le_bytes());
+        None => {
+            for at in (0..scans).map(|i| i * scan_bytes) {
+                out.put::<B>(at, low_bytes(words.next_word()));
+            }
+        }
+    }
+}
+
+/// Any waveform, sample by sample.
+fn fill_each<S: ByteSink + ?Sized>(
+    out: &mut S,
+    layout: &ScanLayout,
+    waveform: Waveform,
+    first_scan: u64,
+    stamps: &mut Stamps,
+) {
+    let scan_bytes = layout.scan_bytes;
+    for i in 0..whole_scans(out.size(), scan_bytes) {
+        let (scan, at) = (first_scan + i as u64, i * scan_bytes);
+        for (c, offset) in layout.channel_offset.iter().enumerate() {
+            if let Some(offset) = offset {
+                out.put::<2>(at + offset, waveform.sample(scan, c).to_le_bytes());
+            }
+        }
+        if let Some(ts) = layout.timestamp_offset {
+            out.put::<8>(at + ts, stamps.next_stamp().to_le_bytes());
         }
     }
 }
@@ -99,6 +226,7 @@ pub fn fill_scans(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pacing::ScanClock;
 
     #[test]
     fn ramp_wraps() {
@@ -139,13 +267,70 @@ mod tests {
     fn fill_layout_and_ramp() {
         let layout = ScanLayout::new(0b0101, true);
         let mut buf = [0u8; 48];
-        fill_scans(&mut buf, &layout, Waveform::Ramp, 10, |n| n as i64 * 100);
+        let mut stamps = ScanClock::new(10_000_000, 0).stamps(10, 0);
+        fill_scans(&mut buf[..], &layout, Waveform::Ramp, 10, &mut stamps);
         for (i, scan) in buf.chunks_exact(16).enumerate() {
             let n = 10 + i as u64;
             assert_eq!(i16::from_le_bytes([scan[0], scan[1]]), n as i16);
             assert_eq!(i16::from_le_bytes([scan[2], scan[3]]), n as i16 + 2);
             let ts = i64::from_le_bytes(scan[8..16].try_into().unwrap());
             assert_eq!(ts, n as i64 * 100);
+        }
+    }
+
+    /// The reference: every sample from `Waveform::sample`, every
+    /// timestamp from `ScanClock::offset_of`.
+    fn reference(
+        layout: &ScanLayout,
+        w: Waveform,
+        first: u64,
+        scans: usize,
+        clock: &ScanClock,
+    ) -> Vec<u8> {
+        let mut buf = vec![0xa5u8; scans * layout.scan_bytes];
+        for (i, scan) in buf.chunks_exact_mut(layout.scan_bytes).enumerate() {
+            let n = first + i as u64;
+            for c in 0..NUM_CHANNELS {
+                if let Some(at) = layout.channel_offset[c] {
+                    scan[at..at + 2].copy_from_slice(&w.sample(n, c).to_le_bytes());
+                }
+            }
+            if let Some(at) = layout.timestamp_offset {
+                let ts = 1_000 + clock.offset_of(n) as i64;
+                scan[at..at + 8].copy_from_slice(&ts.to_le_bytes());
+            }
+        }
+        buf
+    }
+
+    #[test]
+    fn every_mask_and_waveform_is_exact() {
+        let clock = ScanClock::new(999_983, 0);
+        for mask in 0..16 {
+            for ts in [false, true] {
+                let layout = ScanLayout::new(mask, ts);
+                if layout.is_empty() {
+                    continue;
+                }
+                for w in Waveform::ALL {
+                    // Across the ramp's wrap, from odd places.
+                    for first in [0u64, 65_530, 65_533, 131_071, 7] {
+                        let scans = 300;
+                        let want = reference(&layout, w, first, scans, &clock);
+                        let tail = layout.scan_bytes - 1;
+                        let mut got = vec![0xa5u8; want.len() + tail];
+                        let mut stamps = clock.stamps(first, 1_000);
+                        fill_scans(&mut got[..], &layout, w, first, &mut stamps);
+                        assert_eq!(
+                            &got[..want.len()],
+                            &want[..],
+                            "mask {mask:#x} ts {ts} {w:?} first {first}"
+                        );
+                        // Only whole scans: the tail is untouched.
+                        assert!(got[want.len()..].iter().all(|&b| b == 0xa5));
+                    }
+                }
+            }
         }
     }
 }
@@ -181,46 +366,96 @@ impl RampChecker {
     }
 
     /// Checks the whole scans of `data`, laid out as `layout`.
-    pub fn check(&mut self, data: &[u8], layout: &ScanLayout) {
-        if layout.is_empty() {
-            return;
+    pub fn check<S: ByteSource + ?Sized>(&mut self, data: &S, layout: &ScanLayout) {
+        match layout.channel_offset.iter().flatten().count() {
+            _ if layout.is_empty() => {}
+            // Nothing to check: no sample, no expectation.
+            0 => {
+                self.consumed += whole_scans(data.size(), layout.scan_bytes) as u64;
+                self.expected = None;
+            }
+            1 => self.check_words::<2, S>(data, layout),
+            2 => self.check_words::<4, S>(data, layout),
+            3 => self.check_words::<6, S>(data, layout),
+            _ => self.check_words::<8, S>(data, layout),
         }
-        for scan in data.chunks_exact(layout.scan_bytes) {
-            let mut n = None;
-            let mut consistent = true;
-            for c in 0..NUM_CHANNELS {
-                let Some(at) = layout.channel_offset[c] else {
-                    continue;
-                };
-                let v = i16::from_le_bytes([scan[at], scan[at + 1]]);
-                self.last[c] = v;
-                let this_n = (v as u16).wrapping_sub(c as u16);
-                match n {
-                    None => n = Some(this_n),
-                    Some(m) if m != this_n => consistent = false,
-                    Some(_) => {}
+    }
+
+    /// Compares each scan's `B` bytes of samples with the expected ramp
+    /// word; a scan that differs (or the first one, with no expectation)
+    /// is looked at lane by lane.
+    fn check_words<const B: usize, S: ByteSource + ?Sized>(
+        &mut self,
+        data: &S,
+        layout: &ScanLayout,
+    ) {
+        let scan_bytes = layout.scan_bytes;
+        let scans = whole_scans(data.size(), scan_bytes);
+        let mut i = 0;
+        while i < scans {
+            if let Some(expected) = self.expected {
+                let mut words = RampWords::new(layout, u64::from(expected));
+                let start = i;
+                while i < scans && widen(data.get::<B>(i * scan_bytes)) == words.next_word() {
+                    i += 1;
+                }
+                let matched = i - start;
+                self.consumed += matched as u64;
+                self.expected = Some(expected.wrapping_add(matched as u16));
+                if i == scans {
+                    break;
                 }
             }
-            let follows = match (self.expected, n) {
-                (Some(e), Some(n)) => e == n,
-                _ => true,
-            };
-            if !consistent || !follows {
-                self.mismatches += 1;
-            }
-            self.expected = n.map(|n| n.wrapping_add(1));
-            self.consumed += 1;
+            self.check_one(data, i * scan_bytes, layout);
+            i += 1;
         }
+        // The outputs hold the last scan played.
+        if let Some(last) = scans.checked_sub(1) {
+            for (c, offset) in layout.channel_offset.iter().enumerate() {
+                if let Some(offset) = offset {
+                    self.last[c] = i16::from_le_bytes(data.get::<2>(last * scan_bytes + offset));
+                }
+            }
+        }
+    }
+
+    /// Checks the scan at byte `at`, lane by lane.
+    fn check_one<S: ByteSource + ?Sized>(&mut self, data: &S, at: usize, layout: &ScanLayout) {
+        let mut n = None;
+        let mut consistent = true;
+        for (c, offset) in layout.channel_offset.iter().enumerate() {
+            let Some(offset) = offset else {
+                continue;
+            };
+            let v = u16::from_le_bytes(data.get::<2>(at + offset));
+            let this_n = v.wrapping_sub(c as u16);
+            match n {
+                None => n = Some(this_n),
+                Some(m) if m != this_n => consistent = false,
+                Some(_) => {}
+            }
+        }
+        let follows = match (self.expected, n) {
+            (Some(e), Some(n)) => e == n,
+            _ => true,
+        };
+        if !consistent || !follows {
+            self.mismatches += 1;
+        }
+        self.expected = n.map(|n| n.wrapping_add(1));
+        self.consumed += 1;
     }
 }
 
 #[cfg(test)]
 mod checker_tests {
     use super::*;
+    use crate::pacing::ScanClock;
 
     fn ramp(first: u64, scans: usize, layout: &ScanLayout) -> Vec<u8> {
         let mut buf = vec![0u8; scans * layout.scan_bytes];
-        fill_scans(&mut buf, layout, Waveform::Ramp, first, |_| 0);
+        let mut stamps = ScanClock::new(1, 0).stamps(first, 0);
+        fill_scans(&mut buf[..], layout, Waveform::Ramp, first, &mut stamps);
         buf
     }
 
@@ -228,8 +463,8 @@ mod checker_tests {
     fn accepts_a_continuous_ramp_across_calls() {
         let layout = ScanLayout::new(0b1111, true);
         let mut c = RampChecker::default();
-        c.check(&ramp(0, 10, &layout), &layout);
-        c.check(&ramp(10, 65536, &layout), &layout);
+        c.check(&ramp(0, 10, &layout)[..], &layout);
+        c.check(&ramp(10, 65536, &layout)[..], &layout);
         assert_eq!(c.consumed, 65546);
         assert_eq!(c.mismatches, 0);
         assert_eq!(c.last, [9, 10, 11, 12]);
@@ -239,13 +474,13 @@ mod checker_tests {
     fn restart_keeps_the_outputs_only() {
         let layout = ScanLayout::new(0b1111, false);
         let mut c = RampChecker::default();
-        c.check(&ramp(0, 4, &layout), &layout);
-        c.check(&ramp(9, 1, &layout), &layout);
+        c.check(&ramp(0, 4, &layout)[..], &layout);
+        c.check(&ramp(9, 1, &layout)[..], &layout);
         c.restart();
         assert_eq!((c.consumed, c.mismatches), (0, 0));
         assert_eq!(c.last, [9, 10, 11, 12]);
         // No expectation left from before.
-        c.check(&ramp(100, 2, &layout), &layout);
+        c.check(&ramp(100, 2, &layout)[..], &layout);
         assert_eq!(c.mismatches, 0);
     }
 
@@ -253,22 +488,75 @@ mod checker_tests {
     fn counts_gaps_repeats_and_corruption() {
         let layout = ScanLayout::new(0b0101, false);
         let mut c = RampChecker::default();
-        c.check(&ramp(0, 4, &layout), &layout);
+        c.check(&ramp(0, 4, &layout)[..], &layout);
         // A lost scan: 4 missing.
-        c.check(&ramp(5, 2, &layout), &layout);
+        c.check(&ramp(5, 2, &layout)[..], &layout);
         assert_eq!(c.mismatches, 1);
         // A repeated block without resync.
-        c.check(&ramp(5, 2, &layout), &layout);
+        c.check(&ramp(5, 2, &layout)[..], &layout);
         assert_eq!(c.mismatches, 2);
         // With a resync (cyclic pass), a repeat is fine.
         c.resync();
-        c.check(&ramp(5, 2, &layout), &layout);
+        c.check(&ramp(5, 2, &layout)[..], &layout);
         assert_eq!(c.mismatches, 2);
         // A corrupted sample.
         let mut bad = ramp(7, 3, &layout);
         bad[layout.scan_bytes + 2] ^= 1;
-        c.check(&bad, &layout);
+        c.check(&bad[..], &layout);
         assert_eq!(c.mismatches, 3);
         assert_eq!(c.consumed, 13);
+    }
+
+    /// The checker scan by scan, as it was before the word fast path.
+    fn reference_check(c: &mut RampChecker, data: &[u8], layout: &ScanLayout) {
+        for at in (0..data.len() / layout.scan_bytes).map(|i| i * layout.scan_bytes) {
+            c.check_one(data, at, layout);
+            for (ch, offset) in layout.channel_offset.iter().enumerate() {
+                if let Some(o) = offset {
+                    c.last[ch] = i16::from_le_bytes([data[at + o], data[at + o + 1]]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_reference() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for mask in 1..16 {
+            for ts in [false, true] {
+                let layout = ScanLayout::new(mask, ts);
+                let (mut fast, mut slow) = (RampChecker::default(), RampChecker::default());
+                let mut next = 65_000u64;
+                for _ in 0..200 {
+                    let scans = (rand() % 40) as usize;
+                    let mut data = ramp(next, scans, &layout);
+                    match rand() % 6 {
+                        // Corrupt a byte, skip scans, repeat, or resync.
+                        0 if !data.is_empty() => {
+                            let i = (rand() as usize) % data.len();
+                            data[i] ^= 1 << (rand() % 8);
+                        }
+                        1 => next += rand() % 5,
+                        2 => next = next.saturating_sub(rand() % 3),
+                        3 => {
+                            fast.resync();
+                            slow.resync();
+                        }
+                        _ => {}
+                    }
+                    fast.check(&data[..], &layout);
+                    reference_check(&mut slow, &data, &layout);
+                    assert_eq!(fast, slow, "mask {mask:#x} ts {ts}");
+                    next += scans as u64;
+                }
+                assert!(slow.mismatches > 0 && slow.consumed > 1000);
+            }
+        }
     }
 }
