@@ -642,6 +642,10 @@ TEST_F_TIMEOUT(err, enqueue_other_instance, 60)
 	const size_t bytes = 1000 * SCAN;
 	struct dmabuf_block *b = &self->blk[0];
 	struct ramp_check rc;
+	struct block_wait w = {
+		.enable = &self->a, .wait = BLOCK_WAIT_POLLOUT,
+		.timeout_ms = 10000, .rc = &rc, .bytes = bytes,
+	};
 	int ret;
 
 	ASSERT_EQ(0, inst_create_unique(&self->b, INST_ADC, "dme2"));
@@ -652,16 +656,10 @@ TEST_F_TIMEOUT(err, enqueue_other_instance, 60)
 
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, 10000, 0, 0));
 	ASSERT_EQ(0, dmabuf_enqueue(self->cfd, b->fd, bytes));
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	ASSERT_EQ(1, poll_events(b->fd, POLLOUT, 10000));
-	ASSERT_EQ(0, dmabuf_sync_start(b->fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, b->map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	BLOCK_WAIT_OK(&w, b);
 	EXPECT_EQ(0, rc.first_n);
 	EXPECT_EQ(1000U, rc.scans);
-	ASSERT_EQ(0, dmabuf_sync_end(b->fd));
 }
 
 /* After rmdir, the still-open char device answers ENODEV */

@@ -408,6 +408,20 @@ FIXTURE_TEARDOWN(ml)
 	}								\
 } while (0)
 
+/*
+ * Enable c.a (if @en), then block @i's fence (c.sfd[@i]) signals within
+ * @ms without error; with @rcp, the block's first @n bytes continue that
+ * ramp (block_wait_check()).
+ */
+#define FILLED(i, en, ms, rcp, n) do {					\
+	struct block_wait _w = {					\
+		.enable = (en) ? &self->c.a : NULL,			\
+		.wait = BLOCK_WAIT_SYNC_FILE, .sfd = self->c.sfd[i],	\
+		.timeout_ms = (ms), .rc = (rcp), .bytes = (n),		\
+	};								\
+	BLOCK_WAIT_OK(&_w, &self->c.x[i].b);				\
+} while (0)
+
 /* ------------------------------------------------------------------ */
 /* 1. Streaming from each DMABUF source                                */
 /* ------------------------------------------------------------------ */
@@ -508,20 +522,16 @@ TEST_F_TIMEOUT(stream, ramp, 120)
 
 	for (done = 0; done < ST_TOTAL; done++) {
 		struct xblk *b = &x[done % ST_NBLK];
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
+		};
 
-		t = now_s();
-		ret = dmabuf_sync_start(b->b.fd);
-		tw += now_s() - t;
-		ASSERT_EQ(0, ret) {
-			TH_LOG("SYNC_START block #%d: %s", done,
-			       strerror(-ret));
-		}
-		ret = ramp_feed(&rc, b->b.map, bytes);
-		ASSERT_EQ(0, dmabuf_sync_end(b->b.fd));
+		ret = block_wait_check(&w, &b->b);
+		tw += w.t_wait;
 		ASSERT_EQ(0, ret) {
 			TH_LOG("%s: block #%d (buffer %d): %s",
 			       src_names[variant->src], done, done % ST_NBLK,
-			       rc.err);
+			       w.why);
 		}
 		/*
 		 * The transfer is done: ENQUEUE does not wait for its fence
@@ -618,7 +628,7 @@ TEST_F_TIMEOUT(ml, attach_bad_fd, 30)
 TEST_F_TIMEOUT(ml, attach_twice, 30)
 {
 	const size_t bytes = 100 * SCAN;
-	int dup_fd, st = 0;
+	int dup_fd;
 
 	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCKS(1, bytes);
@@ -632,11 +642,7 @@ TEST_F_TIMEOUT(ml, attach_twice, 30)
 	/* the first attachment is intact: it streams */
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
+	FILLED(0, true, 10000, NULL, 0);
 	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	/* attached once: DETACH works once */
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, dup_fd));
@@ -721,7 +727,7 @@ TEST_F_TIMEOUT(ml, enqueue_bytes_used_not_scans, 60)
 	const size_t bytes = 100 * SCAN;
 	struct ramp_check rc;
 	double t;
-	int fd, st = 0;
+	int fd;
 
 	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 1000, 0, 0));
 	BLOCKS(1, bytes);
@@ -746,18 +752,9 @@ TEST_F_TIMEOUT(ml, enqueue_bytes_used_not_scans, 60)
 
 	/* and the valid one streams, from scan 0 */
 	EXPORT_OK(0);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
-	ASSERT_EQ(0, dmabuf_sync_start(fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	FILLED(0, true, 10000, &rc, bytes);
 	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(fd));
 }
 
 /* IIO_BUFFER_DMABUF_CYCLIC on an input buffer: EINVAL */
@@ -839,11 +836,7 @@ TEST_F_TIMEOUT(ml, enqueue_pending_waits, 60)
 	/* the first transfer is unaffected */
 	ASSERT_EQ(0, sync_file_status(self->c.sfd[0], &st));
 	EXPECT_EQ(0, st);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
+	FILLED(0, true, 10000, NULL, 0);
 	/* now it can be queued again */
 	ENQUEUE_OK(0, bytes);
 }
@@ -889,19 +882,10 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	self->c.x[0].attached = false;
 	/* detached: it cannot be queued again through this fd */
 	EXPECT_EQ(-EPERM, iio_buffer_enqueue(self->c.bfd, fd, 0, bytes));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 30000, &st)) {
-		TH_LOG("fence of the detached block never signalled");
-	}
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence of the detached block: %s", status_str(st));
-	}
-	ASSERT_EQ(0, dmabuf_sync_start(fd));
+	/* the detached block's transfer completes */
 	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	FILLED(0, false, 30000, &rc, bytes);
 	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(fd));
 	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 
 	/*
@@ -935,18 +919,9 @@ TEST_F_TIMEOUT(ml, detach_while_queued, 120)
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
-	ASSERT_EQ(0, dmabuf_sync_start(fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[0].b.map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	FILLED(0, true, 10000, &rc, bytes);
 	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(fd));
 	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, fd));
 	self->c.x[0].attached = false;
@@ -1005,18 +980,9 @@ TEST_F_TIMEOUT(ml, disable_cancels, 60)
 	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	ENQUEUE_OK(1, bytes);
 	EXPORT_OK(1);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[1], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
-	ASSERT_EQ(0, dmabuf_sync_start(self->c.x[1].b.fd));
 	ramp_init(&rc, ADC_ALL_TS, false);
-	EXPECT_EQ(0, ramp_feed(&rc, self->c.x[1].b.map, bytes)) {
-		TH_LOG("%s", rc.err);
-	}
+	FILLED(1, true, 10000, &rc, bytes);
 	EXPECT_EQ(0, rc.first_n);
-	ASSERT_EQ(0, dmabuf_sync_end(self->c.x[1].b.fd));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1270,7 +1236,7 @@ TEST_F_TIMEOUT(ml, attach_detach_cycles, 300)
 {
 	const size_t bytes = 16 * 4096;
 	double t = now_s();
-	int i, ret, st = 0;
+	int i, ret;
 
 	BLOCKS(2, bytes);
 	for (i = 0; i < CYCLES; i++) {
@@ -1317,11 +1283,7 @@ TEST_F_TIMEOUT(ml, attach_detach_cycles, 300)
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);
 	EXPORT_OK(0);
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st) {
-		TH_LOG("fence: %s", status_str(st));
-	}
+	FILLED(0, true, 10000, NULL, 0);
 	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	EXPECT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
 	self->c.x[0].attached = false;
@@ -1346,7 +1308,7 @@ TEST_F_TIMEOUT(ml, attachments_on_dma_device, 90)
 	const size_t bytes = 100 * SCAN;
 	char what[128] = "", names[256];
 	unsigned int k;
-	int n, ret, st = 0;
+	int n, ret;
 
 	ret = ml_open(&self->c2, "mln", what, sizeof(what));
 	ASSERT_EQ(0, ret) {
@@ -1397,11 +1359,7 @@ TEST_F_TIMEOUT(ml, attachments_on_dma_device, 90)
 		/* the mapping works: a transfer fills it */
 		ENQUEUE_OK(k, bytes);
 		EXPORT_OK(k);
-		ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-		ASSERT_EQ(0, sync_file_wait(self->c.sfd[k], 10000, &st));
-		EXPECT_EQ(1, st) {
-			TH_LOG("%s: fence: %s", src, status_str(st));
-		}
+		FILLED(k, true, 10000, NULL, 0);
 		ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 		ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, x->b.fd));
 		x->attached = false;
@@ -1429,7 +1387,7 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 	const size_t bytes = 100 * SCAN;
 	unsigned long long ctx0 = 0, ctx1 = 0, c, q;
 	char name[40];
-	int i, k, ret, st;
+	int i, k, ret;
 
 	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));
 	BLOCKS(2, bytes);
@@ -1457,16 +1415,9 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 				       name);
 			}
 		}
-		ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-		for (i = 0; i < 2; i++) {
-			st = 0;
-			ASSERT_EQ(0, sync_file_wait(self->c.sfd[i], 10000,
-						    &st));
-			EXPECT_EQ(1, st) {
-				TH_LOG("block %d: fence: %s", i,
-				       status_str(st));
-			}
-		}
+		/* enable, then both fences signal without error */
+		for (i = 0; i < 2; i++)
+			FILLED(i, i == 0, 10000, NULL, 0);
 		ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	}
 	EXPECT_NE(ctx0, ctx1);
@@ -1484,9 +1435,7 @@ TEST_F_TIMEOUT(ml, fence_context_seqno, 90)
 	/* detached while queued, re-attached: a new context, from 1 */
 	ASSERT_EQ(0, iio_buffer_detach(self->c.bfd, self->c.x[0].b.fd));
 	self->c.x[0].attached = false;
-	ASSERT_EQ(0, inst_buffer_enable(&self->c.a));
-	ASSERT_EQ(0, sync_file_wait(self->c.sfd[0], 10000, &st));
-	EXPECT_EQ(1, st);
+	FILLED(0, true, 10000, NULL, 0);
 	ASSERT_EQ(0, inst_buffer_disable(&self->c.a));
 	ATTACH_OK(0);
 	ENQUEUE_OK(0, bytes);

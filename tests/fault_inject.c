@@ -765,10 +765,16 @@ static int fence_wait(struct __test_metadata *_metadata, int dfd)
  */
 static void adc_dmabuf_check(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(fi) *self, const struct inst *a,
-			     int cfd, int bfd, int dfd, const uint8_t *map,
+			     int cfd, int bfd, int dfd, uint8_t *map,
 			     bool queued)
 {
-	int ret, st;
+	struct dmabuf_block b = { .fd = dfd, .map = map };
+	struct ramp_check rc;
+	struct block_wait w = {
+		.wait = BLOCK_WAIT_SYNC_FILE, .timeout_ms = WAIT_MS,
+		.rc = &rc, .bytes = CHECK_BYTES,
+	};
+	int ret;
 
 	if (!queued) {
 		ret = cfd >= 0 ? dmabuf_enqueue(cfd, dfd, CHECK_BYTES) :
@@ -783,15 +789,20 @@ static void adc_dmabuf_check(struct __test_metadata *_metadata,
 		TH_LOG("%s, after allocation %d: enable: %s", self->op,
 		       self->n, strerror(-ret));
 	}
-	st = fence_wait(_metadata, dfd);
-	inst_buffer_disable(a);
-	ASSERT_EQ(1, st) {
-		TH_LOG("%s, after allocation %d: the block's fence: %s",
-		       self->op, self->n, status_str(st));
+	/* all of the block's fences signal without error: the ramp from 0 */
+	w.sfd = dmabuf_export_sync_file(dfd, DMA_BUF_SYNC_RW);
+	ASSERT_LE(0, w.sfd) {
+		TH_LOG("EXPORT_SYNC_FILE: %s", strerror(-w.sfd));
 	}
-	ASSERT_EQ(0, dmabuf_sync_start(dfd));
-	check_ramp(_metadata, self, map, NSCANS, true, "the block");
-	ASSERT_EQ(0, dmabuf_sync_end(dfd));
+	ramp_init(&rc, ADC_ALL_TS, false);
+	ret = block_wait_check(&w, &b);
+	close(w.sfd);
+	inst_buffer_disable(a);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s, after allocation %d: the block: %s", self->op,
+		       self->n, w.why);
+	}
+	ASSERT_EQ((uint64_t)NSCANS, rc.scans);
 }
 
 /*

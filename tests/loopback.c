@@ -101,6 +101,24 @@ static int adc_data_feed(struct adc_data *ad, const uint8_t *p, size_t bytes)
 	return 0;
 }
 
+/* adc_data_feed() as block_wait_check()'s check (@arg: the adc_data) */
+static int adc_data_check(void *arg, const uint8_t *p, size_t bytes,
+			  char *why, size_t len)
+{
+	struct adc_data *ad = arg;
+	int ret = adc_data_feed(ad, p, bytes);
+
+	if (ret)
+		snprintf(why, len, "ADC data: %s", ad->err);
+	return ret;
+}
+
+/* The block's fences waited for as @by says, then its ADC data checked */
+#define WAIT_ADC_DATA(by, ms, ad, n) {					\
+	.wait = (by), .timeout_ms = (ms), .rw = true,			\
+	.check = adc_data_check, .arg = (ad), .bytes = (n),		\
+}
+
 /* Enable the ADC, bracketed by CLOCK_REALTIME reads */
 #define ENABLE_ADC(t_lo, t_hi) do {					\
 	(t_lo) = realtime_ns();						\
@@ -272,15 +290,6 @@ FIXTURE_TEARDOWN(lb)
 
 #define EXPORT_OK(i, flags)	EXPORT_TO(i, i, flags)
 
-/* Wait until block @i is idle: every fence (ADC's and DAC's) signalled */
-#define WAIT_IDLE(i, what) do {						\
-	int _r = poll_events(self->blk[i].fd, POLLOUT, 10000);		\
-	ASSERT_EQ(1, _r) {						\
-		TH_LOG("%s: block %d still busy after 10 s (%d)", (what), \
-		       (i), _r);					\
-	}								\
-} while (0)
-
 /* ------------------------------------------------------------------ */
 /* 7. The ring through both devices, seed ENQUEUE on both              */
 /* ------------------------------------------------------------------ */
@@ -301,7 +310,7 @@ TEST_F_TIMEOUT(lb, seed_ring, 180)
 	struct adc_data ad;
 	long long ov0, ov1;
 	int64_t t_lo, t_hi;
-	double t0, tw = 0, t;
+	double t0, tw = 0;
 	int i, k, ret;
 
 	OPEN_DAC_CHARDEV();
@@ -318,17 +327,13 @@ TEST_F_TIMEOUT(lb, seed_ring, 180)
 	adc_data_init(&ad, 0, LB_FREQ, t_lo, t_hi);
 	for (k = 0; k < LB_TOTAL; k++) {
 		struct dmabuf_block *b = &self->blk[k % LB_NB];
+		struct block_wait w = WAIT_ADC_DATA(BLOCK_WAIT_SYNC, 0, &ad,
+						    bytes);
 
-		t = now_s();
-		ret = dmabuf_sync_start_rw(b->fd);
-		tw += now_s() - t;
+		ret = block_wait_check(&w, b);
+		tw += w.t_wait;
 		ASSERT_EQ(0, ret) {
-			TH_LOG("SYNC_START block #%d: %s", k, strerror(-ret));
-		}
-		ret = adc_data_feed(&ad, b->map, bytes);
-		ASSERT_EQ(0, dmabuf_sync_end_rw(b->fd));
-		ASSERT_EQ(0, ret) {
-			TH_LOG("ADC data, block #%d: %s", k, ad.err);
+			TH_LOG("block #%d: %s", k, w.why);
 		}
 		/*
 		 * Queue it again: on both while blocks are still needed,
@@ -373,6 +378,8 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 	const size_t bytes = (size_t)LB_SCANS * SCAN;
 	struct dac_counters c;
 	struct adc_data ad;
+	struct block_wait w = WAIT_ADC_DATA(BLOCK_WAIT_POLLOUT, 10000, &ad,
+					    bytes);
 	long long ov0, ov1 = -1;
 	int64_t t_lo, t_hi;
 	double t0, t, dt, wmax = 0;
@@ -417,12 +424,10 @@ TEST_F_TIMEOUT(lb, mainline_ring, 180)
 		if (j < 0)
 			continue;
 		i = j % LB_NB;
-		WAIT_IDLE(i, "recycling");
-		ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[i].fd));
-		ret = adc_data_feed(&ad, self->blk[i].map, bytes);
-		ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[i].fd));
+		/* both devices done with it: recycled */
+		ret = block_wait_check(&w, &self->blk[i]);
 		ASSERT_EQ(0, ret) {
-			TH_LOG("ADC data, block #%d: %s", j, ad.err);
+			TH_LOG("block #%d: %s", j, w.why);
 		}
 		if (k < LB_TOTAL)
 			ENQ_ADC(i, bytes);
@@ -462,9 +467,11 @@ TEST_F_TIMEOUT(lb, dac_waits_for_adc, 60)
 	const size_t bytes = (size_t)LB_SCANS * SCAN;
 	struct dac_counters c;
 	struct adc_data ad;
+	struct block_wait w = WAIT_ADC_DATA(BLOCK_WAIT_SYNC_FILE, 10000, &ad,
+					    bytes);
 	int64_t t_lo, t_hi;
 	double end;
-	int st = 0, ret;
+	int ret;
 
 	OPEN_DAC_CHARDEV();
 	ALLOC_ON_ADC(1, bytes);
@@ -488,24 +495,20 @@ TEST_F_TIMEOUT(lb, dac_waits_for_adc, 60)
 	}
 	EXPECT_EQ(0, poll_events(self->blk[0].fd, POLLOUT, 0));
 
+	/*
+	 * Once the ADC is enabled, the block is done by both within 10 s
+	 * (all its fences signalled without error) and holds the ADC's
+	 * scans 0..LB_SCANS-1; the DAC played them.
+	 */
 	ENABLE_ADC(t_lo, t_hi);
-	ASSERT_EQ(0, sync_file_wait(self->sfd[0], 10000, &st)) {
-		TH_LOG("block not done 10 s after enabling the ADC");
-	}
-	EXPECT_EQ(1, st) {
-		TH_LOG("fences: %s", status_str(st));
+	adc_data_init(&ad, 0, LB_FREQ, t_lo, t_hi);
+	w.sfd = self->sfd[0];
+	ret = block_wait_check(&w, &self->blk[0]);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s", w.why);
 	}
 	CONSUMED_EXACTLY(LB_SCANS, 5000, &c);
 	EXPECT_EQ(0, c.mismatches);
-
-	/* the ADC's scans 0..LB_SCANS-1 */
-	adc_data_init(&ad, 0, LB_FREQ, t_lo, t_hi);
-	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
-	ret = adc_data_feed(&ad, self->blk[0].map, bytes);
-	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
-	ASSERT_EQ(0, ret) {
-		TH_LOG("ADC data: %s", ad.err);
-	}
 	/* the DAC's outputs hold the block's last scan */
 	DAC_PLAYED_LAST((uint64_t)LB_SCANS - 1);
 }
@@ -519,6 +522,8 @@ TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
 	const size_t bytes = 1000 * SCAN;
 	struct dac_counters c;
 	struct adc_data ad;
+	struct block_wait w = WAIT_ADC_DATA(BLOCK_WAIT_POLLOUT, 10000, &ad,
+					    bytes);
 	int64_t t_lo, t_hi;
 	double t, dt;
 	int ret;
@@ -557,17 +562,14 @@ TEST_F_TIMEOUT(lb, mainline_enqueue_waits, 60)
 	EXPECT_LE(0.5, dt) {
 		TH_LOG("ENQUEUE did not wait for the ADC's fence");
 	}
-	WAIT_IDLE(0, "played");
+	/* played: what it played is the ADC's scans 0..999 */
+	adc_data_init(&ad, 0, 1000, t_lo, t_hi);
+	ret = block_wait_check(&w, &self->blk[0]);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("%s", w.why);
+	}
 	CONSUMED_EXACTLY(1000, 5000, &c);
 	EXPECT_EQ(0, c.mismatches);
-	/* what it played: the ADC's scans 0..999 */
-	adc_data_init(&ad, 0, 1000, t_lo, t_hi);
-	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
-	ret = adc_data_feed(&ad, self->blk[0].map, bytes);
-	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
-	EXPECT_EQ(0, ret) {
-		TH_LOG("ADC data: %s", ad.err);
-	}
 	DAC_PLAYED_LAST(999);
 	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	EXPECT_EQ(0, iio_buffer_detach(self->dbfd, self->blk[0].fd));
@@ -667,6 +669,8 @@ TEST_F_TIMEOUT(lb, rmdir_dac_waiting, 60)
 {
 	const size_t bytes = 1000 * SCAN;
 	struct adc_data ad;
+	struct block_wait w = WAIT_ADC_DATA(BLOCK_WAIT_POLLOUT, 1000, &ad,
+					    bytes);
 	int64_t t_lo, t_hi;
 	char name[64];
 	double t;
@@ -708,13 +712,11 @@ TEST_F_TIMEOUT(lb, rmdir_dac_waiting, 60)
 	EXPECT_EQ(-ENODEV, st) {
 		TH_LOG("all fences: %s", status_str(st));
 	}
-	EXPECT_EQ(1, poll_events(self->blk[0].fd, POLLOUT, 1000));
+	/* idle within 1 s, holding the ADC's scans from 0 */
 	adc_data_init(&ad, 0, 10000, t_lo, t_hi);
-	ASSERT_EQ(0, dmabuf_sync_start_rw(self->blk[0].fd));
-	ret = adc_data_feed(&ad, self->blk[0].map, bytes);
-	ASSERT_EQ(0, dmabuf_sync_end_rw(self->blk[0].fd));
+	ret = block_wait_check(&w, &self->blk[0]);
 	EXPECT_EQ(0, ret) {
-		TH_LOG("ADC data: %s", ad.err);
+		TH_LOG("%s", w.why);
 	}
 	EXPECT_EQ(0, close(self->dcfd));
 	self->dcfd = -1;

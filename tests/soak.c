@@ -213,17 +213,34 @@ static bool stopping(void)
 	return __atomic_load_n(&stop, __ATOMIC_SEQ_CST);
 }
 
-/* Check the @bytes of block @b (SYNC'd around), under the stream's lock */
-static int check_block(struct stream *s, struct dmabuf_block *b, size_t bytes)
+/* check_feed() under the stream's lock: block_wait_check()'s check */
+static int check_fn(void *arg, const uint8_t *data, size_t bytes, char *why,
+		    size_t len)
 {
-	int ret = dmabuf_sync_start_rw(b->fd);
+	struct stream *s = arg;
 
-	if (ret)
-		return ret;
+	(void)why;	/* counted, not failed: see the counters */
+	(void)len;
 	pthread_mutex_lock(&s->lock);
-	check_feed(&s->c, b->map, bytes);
+	check_feed(&s->c, data, bytes);
 	pthread_mutex_unlock(&s->lock);
-	return dmabuf_sync_end_rw(b->fd);
+	return 0;
+}
+
+/*
+ * What block_wait_check() does with each block of @s: wait up to
+ * IO_TIMEOUT_MS for it (every fence, or with @in only the writers':
+ * POLLIN), then check its @bytes (SYNC READ | WRITE around).
+ */
+static struct block_wait block_check(struct stream *s, size_t bytes, bool in)
+{
+	struct block_wait w = {
+		.wait = in ? BLOCK_WAIT_POLLIN : BLOCK_WAIT_POLLOUT,
+		.timeout_ms = IO_TIMEOUT_MS, .rw = true,
+		.check = check_fn, .arg = s, .bytes = bytes,
+	};
+
+	return w;
 }
 
 static void enable_adc(struct stream *s, int *ret)
@@ -257,6 +274,7 @@ static void read_dac_end(struct stream *s)
 static void seed_loop(struct stream *s)
 {
 	const size_t bytes = (size_t)LB_SCANS * SCAN;
+	struct block_wait w = block_check(s, bytes, false);
 	long long end = -1;	/* blocks the DAC gets: known once stopping */
 	long long k;
 	int i, ret;
@@ -288,13 +306,10 @@ static void seed_loop(struct stream *s)
 
 		if (end < 0 && stopping())
 			end = k + LB_NB;
-		ret = poll_events(b->fd, POLLOUT, IO_TIMEOUT_MS);
-		if (ret != 1)
-			STREAM_FAIL(s, "block #%lld not done by both devices after %d ms (%d)",
-				    k, IO_TIMEOUT_MS, ret);
-		ret = check_block(s, b, bytes);
+		/* done by both devices */
+		ret = block_wait_check(&w, b);
 		if (ret)
-			STREAM_FAIL(s, "SYNC of block #%lld: %s", k, strerror(-ret));
+			STREAM_FAIL(s, "block #%lld: %.256s", k, w.why);
 		ret = dmabuf_enqueue(s->acfd, b->fd, bytes);
 		if (ret)
 			STREAM_FAIL(s, "ENQUEUE block #%lld on the ADC: %s",
@@ -325,6 +340,7 @@ static void seed_loop(struct stream *s)
 static void ml_loop(struct stream *s)
 {
 	const size_t bytes = (size_t)LB_SCANS * SCAN;
+	struct block_wait w = block_check(s, bytes, false);
 	long long end = -1, k, j;
 	int i, ret;
 
@@ -363,13 +379,10 @@ static void ml_loop(struct stream *s)
 		j = k - ML_LAG;
 		if (j < 0)
 			continue;
-		ret = poll_events(s->blk[j % LB_NB].fd, POLLOUT, IO_TIMEOUT_MS);
-		if (ret != 1)
-			STREAM_FAIL(s, "block #%lld not done by both devices after %d ms (%d)",
-				    j, IO_TIMEOUT_MS, ret);
-		ret = check_block(s, &s->blk[j % LB_NB], bytes);
+		/* done by both devices */
+		ret = block_wait_check(&w, &s->blk[j % LB_NB]);
 		if (ret)
-			STREAM_FAIL(s, "SYNC of block #%lld: %s", j, strerror(-ret));
+			STREAM_FAIL(s, "block #%lld: %.256s", j, w.why);
 		ret = dmabuf_enqueue(s->acfd, s->blk[j % LB_NB].fd, bytes);
 		if (ret)
 			STREAM_FAIL(s, "ENQUEUE block #%lld on the ADC: %s",
@@ -432,6 +445,7 @@ static void fileio(struct stream *s)
 static void ml_reader(struct stream *s)
 {
 	const size_t bytes = (size_t)MR_SCANS * SCAN;
+	struct block_wait w = block_check(s, bytes, true);
 	struct dmabuf_block *b;
 	long long k;
 	int i, ret;
@@ -462,13 +476,10 @@ static void ml_reader(struct stream *s)
 		STREAM_FAIL(s, "enabling the ADC: %s", strerror(-ret));
 	for (k = 0; !stopping(); k++) {
 		b = &s->blk[k % MR_NB];
-		ret = poll_events(b->fd, POLLIN, IO_TIMEOUT_MS);
-		if (ret != 1)
-			STREAM_FAIL(s, "block #%lld not filled after %d ms (%d)", k,
-				    IO_TIMEOUT_MS, ret);
-		ret = check_block(s, b, bytes);
+		/* filled */
+		ret = block_wait_check(&w, b);
 		if (ret)
-			STREAM_FAIL(s, "SYNC of block #%lld: %s", k, strerror(-ret));
+			STREAM_FAIL(s, "block #%lld: %.256s", k, w.why);
 		ret = iio_buffer_enqueue(s->bfd, b->fd, 0, bytes);
 		if (ret)
 			STREAM_FAIL(s, "re-ENQUEUE of block #%lld: %s", k,

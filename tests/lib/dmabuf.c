@@ -358,3 +358,102 @@ int join_within(pthread_t th, int seconds)
 	deadline.tv_sec += seconds;
 	return pthread_timedjoin_np(th, NULL, &deadline);
 }
+
+/* ------------------------------------------------------------------ */
+/* One block: enable, wait, SYNC, check                                */
+/* ------------------------------------------------------------------ */
+
+static int block_fail(struct block_wait *w, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->why, sizeof(w->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/*
+ * What the tests do with one block, in this order, stopping at the first
+ * step that fails:
+ *  1. enable @w->enable's buffer (if set);
+ *  2. wait for the block's fences, as @w->wait says, up to
+ *     @w->timeout_ms: poll() the DMABUF @b for POLLOUT or POLLIN, or wait
+ *     for the sync_file @w->sfd, whose status must then be 1 (no error);
+ *     with BLOCK_WAIT_SYNC, step 3 waits;
+ *  3. unless there is nothing to check (@w->rc and @w->check NULL):
+ *     DMA_BUF_IOCTL_SYNC(START | READ), or READ | WRITE with @w->rw;
+ *  4. check the first @w->bytes of @b's mapping: ramp_feed() them into
+ *     @w->rc, or pass them to @w->check(@w->arg, ...), which returns 0 or
+ *     -errno and then says why in @w->why;
+ *  5. SYNC(END), also after a failed check.
+ * Returns 0, or the step's -errno (-ETIMEDOUT if the fences did not
+ * signal in time, a fence's error, -EPROTO if its status is not 1, the
+ * check's error) with @w->why saying which step failed and how (for a
+ * ramp: rc->err). @w->status gets the sync_file's status, @w->t_wait
+ * the seconds spent in step 2 and SYNC(START).
+ */
+int block_wait_check(struct block_wait *w, const struct dmabuf_block *b)
+{
+	uint64_t access = w->rw ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_READ;
+	double t;
+	int ret, end;
+
+	w->why[0] = '\0';
+	w->status = 0;
+	w->t_wait = 0;
+	if (w->enable) {
+		ret = inst_buffer_enable(w->enable);
+		if (ret)
+			return block_fail(w, ret, "enabling %s: %s",
+					  w->enable->name, strerror(-ret));
+	}
+	t = now_s();
+	switch (w->wait) {
+	case BLOCK_WAIT_SYNC:
+		break;
+	case BLOCK_WAIT_POLLOUT:
+	case BLOCK_WAIT_POLLIN:
+		ret = poll_events(b->fd, w->wait == BLOCK_WAIT_POLLIN ?
+				  POLLIN : POLLOUT, w->timeout_ms);
+		if (ret != 1)
+			return block_fail(w, ret ? ret : -ETIMEDOUT,
+					  "block not done after %d ms (poll: %s)",
+					  w->timeout_ms,
+					  ret ? strerror(-ret) : "timeout");
+		break;
+	case BLOCK_WAIT_SYNC_FILE:
+		ret = sync_file_wait(w->sfd, w->timeout_ms, &w->status);
+		if (ret)
+			return block_fail(w, ret,
+					  "fence not signalled after %d ms: %s",
+					  w->timeout_ms, strerror(-ret));
+		if (w->status != 1)
+			return block_fail(w, w->status < 0 ? w->status : -EPROTO,
+					  "fence: %s", status_str(w->status));
+		break;
+	}
+	if (!w->rc && !w->check) {
+		w->t_wait = now_s() - t;
+		return 0;
+	}
+	ret = dmabuf_sync(b->fd, DMA_BUF_SYNC_START | access);
+	w->t_wait = now_s() - t;
+	if (ret)
+		return block_fail(w, ret, "SYNC_START: %s", strerror(-ret));
+	if (w->check) {
+		ret = w->check(w->arg, b->map, w->bytes, w->why,
+			       sizeof(w->why));
+	} else {
+		ret = ramp_feed(w->rc, b->map, w->bytes);
+		if (ret)
+			snprintf(w->why, sizeof(w->why), "%s", w->rc->err);
+	}
+	end = dmabuf_sync(b->fd, DMA_BUF_SYNC_END | access);
+	if (ret)
+		return w->why[0] ? ret :
+			block_fail(w, ret, "the data: %s", strerror(-ret));
+	if (end)
+		return block_fail(w, end, "SYNC_END: %s", strerror(-end));
+	return 0;
+}

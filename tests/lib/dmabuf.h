@@ -56,6 +56,45 @@ int fd_set_nonblock(int fd, bool on);
 int udmabuf_alloc(size_t size, int *memfd);
 int dma_heap_alloc(const char *heap, size_t size);
 
+/*
+ * One block, the sequence the tests repeat: enable a buffer, wait for the
+ * block's fences, DMA_BUF_IOCTL_SYNC(START), check its data, SYNC(END).
+ * Fill in what to do, call block_wait_check(); the results come back here.
+ */
+enum block_wait_by {
+	BLOCK_WAIT_SYNC,	/* SYNC(START) itself waits (no timeout) */
+	BLOCK_WAIT_POLLOUT,	/* poll(): every fence signalled */
+	BLOCK_WAIT_POLLIN,	/* poll(): the writers' fences signalled */
+	BLOCK_WAIT_SYNC_FILE,	/* .sfd signalled, status 1 (no error) */
+};
+
+struct block_wait {
+	const struct inst *enable;	/* enable its buffer first, or NULL */
+	enum block_wait_by wait;
+	int sfd;			/* BLOCK_WAIT_SYNC_FILE */
+	int timeout_ms;			/* BLOCK_WAIT_POLL*, _SYNC_FILE */
+	bool rw;			/* SYNC READ | WRITE, else READ */
+	size_t bytes;			/* checked from the start of the map */
+	struct ramp_check *rc;		/* ramp_feed() them to it, or */
+	int (*check)(void *arg, const uint8_t *data, size_t bytes,
+		     char *why, size_t len);	/* 0, or -errno and why */
+	void *arg;			/* (neither: no SYNC, no check) */
+	/* results */
+	int status;			/* the sync_file's status */
+	double t_wait;			/* s waiting (SYNC(START) included) */
+	char why[320];			/* what failed */
+};
+
+int block_wait_check(struct block_wait *w, const struct dmabuf_block *b);
+
+/* For test bodies: block_wait_check() succeeds, else the test fails */
+#define BLOCK_WAIT_OK(w, b) do {					\
+	int _r = block_wait_check((w), (b));				\
+	ASSERT_EQ(0, _r) {						\
+		TH_LOG("%s", (w)->why);					\
+	}								\
+} while (0)
+
 /* A thread in DMA_BUF_IOCTL_SYNC(START), READ or (@rw) READ | WRITE */
 struct sync_waiter {
 	int fd;
