@@ -20,7 +20,6 @@
 LEFTOVER_INSTANCES_FAIL()
 
 #define DMA_DEV_DIR	"/sys/devices/faux/iio_dmabuf"
-#define DMABUF_BUFINFO	"/sys/kernel/debug/dma_buf/bufinfo"
 #define BLOCK_BYTES	(64 * 1024)
 
 FIXTURE(mod) {
@@ -452,71 +451,6 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_mapping, 120)
 	self->map = NULL;
 	UNLOAD_OK(0);
 	RELOAD_AND_STREAM();
-}
-
-/*
- * Devices attached to the DMABUF @dfd, from the dma-buf core's debugfs
- * (its object with @dfd's inode): their count, the first one's name in
- * @first. -ENOENT if the DMABUF is not listed, or -errno.
- */
-static int dmabuf_attached_devices(int dfd, char *first, size_t size)
-{
-	size_t cap = 1 << 20, len = 0;
-	char *text, *line, *save = NULL;
-	bool mine = false, devs = false;
-	int count = -ENOENT, fd;
-	struct stat st;
-	ssize_t n;
-
-	first[0] = '\0';
-	if (fstat(dfd, &st))
-		return -errno;
-	fd = open(DMABUF_BUFINFO, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	text = malloc(cap + 1);
-	if (!text) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < cap && (n = read(fd, text + len, cap - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	text[len] = '\0';
-	for (line = strtok_r(text, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long ino;
-		char exp[64];
-		size_t sz;
-		unsigned int fl, mode;
-		long cnt;
-
-		if (line[0] != '\t') {
-			/* an object: size flags mode count exp_name ino name */
-			if (mine)
-				break;
-			if (sscanf(line, "%zu %x %x %ld %63s %llu", &sz, &fl,
-				   &mode, &cnt, exp, &ino) == 6 &&
-			    ino == (unsigned long long)st.st_ino) {
-				mine = true;
-				count = 0;
-			}
-			continue;
-		}
-		if (!mine)
-			continue;
-		if (!strcmp(line, "\tAttached Devices:")) {
-			devs = true;
-			continue;
-		}
-		if (devs && !strstr(line, "fence:")) {
-			if (!count)
-				snprintf(first, size, "%s", line + 1);
-			count++;
-		}
-	}
-	free(text);
-	return count;
 }
 
 /*

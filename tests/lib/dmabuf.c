@@ -215,6 +215,74 @@ void dmabuf_block_free(struct dmabuf_block *b)
 	dmabuf_block_init(b);
 }
 
+/*
+ * Devices attached to the DMABUF @dfd, from the dma-buf core's debugfs
+ * (its object with @dfd's inode): their count, their names in @names
+ * (space separated). -ENOENT if the DMABUF is not listed, or -errno.
+ */
+int dmabuf_attached_devices(int dfd, char *names, size_t size)
+{
+	size_t cap = 1 << 20, len = 0, used = 0;
+	char *text, *line, *save = NULL;
+	bool mine = false, devs = false;
+	int count = -ENOENT, fd;
+	struct stat st;
+	ssize_t n;
+
+	names[0] = '\0';
+	if (fstat(dfd, &st))
+		return -errno;
+	fd = open(DMABUF_BUFINFO, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	text = malloc(cap + 1);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < cap && (n = read(fd, text + len, cap - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	text[len] = '\0';
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long ino;
+		unsigned int fl, mode;
+		char exp[64];
+		size_t sz;
+		long cnt;
+
+		if (line[0] != '\t') {
+			/* an object: size flags mode count exp_name ino name */
+			if (mine)
+				break;
+			if (sscanf(line, "%zu %x %x %ld %63s %llu", &sz, &fl,
+				   &mode, &cnt, exp, &ino) == 6 &&
+			    ino == (unsigned long long)st.st_ino) {
+				mine = true;
+				count = 0;
+			}
+			continue;
+		}
+		if (!mine)
+			continue;
+		if (!strcmp(line, "\tAttached Devices:")) {
+			devs = true;
+			continue;
+		}
+		if (devs && !strstr(line, "fence:")) {
+			int w = snprintf(names + used, size - used, "%s%s",
+					 count ? " " : "", line + 1);
+
+			if (w > 0 && (size_t)w < size - used)
+				used += (size_t)w;
+			count++;
+		}
+	}
+	free(text);
+	return count;
+}
+
 /* ------------------------------------------------------------------ */
 /* Mainline IIO DMABUF API (<linux/iio/buffer.h>, Linux 6.11+)         */
 /* ------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #define DMABUF_MAX_BLOCK_SIZE	(16ULL << 20)	/* largest single ALLOC */
 #define DMABUF_DEFAULT_MAX_BYTES (64ULL << 20)	/* dmabuf_max_bytes default */
 #define DMABUF_MAX_QUEUED	32		/* blocks queued at once */
+#define DMABUF_BUFINFO		"/sys/kernel/debug/dma_buf/bufinfo"
 #define UDMABUF_DEV		"/dev/udmabuf"
 #define DMA_HEAP_SYSTEM		"/dev/dma_heap/system"
 #define IIO_DMABUF_ENQUEUE_WAIT_MS 5000	/* core's wait for earlier fences */
@@ -48,6 +49,7 @@ void dmabuf_block_init(struct dmabuf_block *b);
 int dmabuf_block_alloc(struct dmabuf_block *b, int cfd, size_t size,
 		       bool map);
 void dmabuf_block_free(struct dmabuf_block *b);
+int dmabuf_attached_devices(int dfd, char *names, size_t size);
 int iio_buffer_get_fd(int devfd, int idx);
 int iio_buffer_attach(int bfd, int dfd);
 int iio_buffer_detach(int bfd, int dfd);
