@@ -9,6 +9,7 @@
  * library they need (and the dynamic loader) in libiio/lib/, and they run
  * as
  *   libiio/lib/ld-linux-x86-64.so.2 --library-path libiio/lib libiio/TOOL
+ * (ld-linux-aarch64.so.1 on arm64).
  *
  * What libiio 0.24's local backend does with our devices (see the DIAG
  * lines of each test):
@@ -33,7 +34,14 @@
 /* Instances this program leaves behind fail it (lib/inst.h) */
 LEFTOVER_INSTANCES_FAIL()
 
+/* The dynamic loader tests/Makefile copies next to the tools' libraries */
+#if defined(__aarch64__)
+#define LOADER		"ld-linux-aarch64.so.1"
+#elif defined(__x86_64__)
 #define LOADER		"ld-linux-x86-64.so.2"
+#else
+#error "libiio_client: no dynamic loader name for this architecture"
+#endif
 #define OUT_SIZE	(1 << 20)
 
 /*
