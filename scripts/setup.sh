@@ -13,6 +13,10 @@ debian_packages=(
 	"libclang-$LLVM_VERSION-dev" flex bison bc libelf-dev libssl-dev cpio
 	busybox-static qemu-system-x86 xz-utils make gcc libc6-dev rsync kmod
 	libiio-utils
+	# the versal target (arm64): QEMU's xlnx-versal-virt and a cross
+	# compiler for the static test programs (its userland comes from
+	# scripts/fetch-arm64-userland.sh)
+	qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 )
 
 missing=()
