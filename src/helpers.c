@@ -207,6 +207,17 @@ void iio_dmabuf_helper_dma_fence_set_error(struct dma_fence *fence, int error)
 	dma_fence_set_error(fence, error);
 }
 
+/* Static inlines without CONFIG_LOCKDEP: bindgen sees no function then. */
+bool iio_dmabuf_helper_dma_fence_begin_signalling(void)
+{
+	return dma_fence_begin_signalling();
+}
+
+void iio_dmabuf_helper_dma_fence_end_signalling(bool cookie)
+{
+	dma_fence_end_signalling(cookie);
+}
+
 int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv)
 {
 	return dma_resv_lock_interruptible(resv, NULL);

@@ -46,6 +46,8 @@ void iio_dmabuf_helper_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
 struct dma_fence *iio_dmabuf_helper_dma_fence_get(struct dma_fence *fence);
 void iio_dmabuf_helper_dma_fence_put(struct dma_fence *fence);
 void iio_dmabuf_helper_dma_fence_set_error(struct dma_fence *fence, int error);
+bool iio_dmabuf_helper_dma_fence_begin_signalling(void);
+void iio_dmabuf_helper_dma_fence_end_signalling(bool cookie);
 int iio_dmabuf_helper_dma_resv_lock_interruptible(struct dma_resv *resv);
 bool iio_dmabuf_helper_dma_resv_trylock(struct dma_resv *resv);
 void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv);

@@ -159,14 +159,14 @@ pub(crate) struct SignallingSection(bool);
 impl SignallingSection {
     pub(crate) fn begin() -> Self {
         // SAFETY: No requirement; paired with `end` in `drop`.
-        Self(unsafe { bindings::dma_fence_begin_signalling() })
+        Self(unsafe { bindings::iio_dmabuf_helper_dma_fence_begin_signalling() })
     }
 }
 
 impl Drop for SignallingSection {
     fn drop(&mut self) {
         // SAFETY: The cookie comes from `begin`.
-        unsafe { bindings::dma_fence_end_signalling(self.0) };
+        unsafe { bindings::iio_dmabuf_helper_dma_fence_end_signalling(self.0) };
     }
 }
 
