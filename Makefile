@@ -5,8 +5,13 @@
 #   make run        boot QEMU, create a virtual ADC, stream from it, report
 #   make check      build everything and run the whole test suite
 #   make module     build iio_dmabuf.ko against KDIR (default: the test kernel)
-#   make qemu-run CMD='...' [EXTRA=DIR]   run CMD in the guest, module loaded
-#   make bench      throughput of read() vs DMABUF, in the guest
+#   make qemu-run CMD='...' [EXTRA=DIR] [PERF=1] [MEM=MiB]
+#                   run CMD in the guest, module loaded (PERF=1: on the
+#                   performance kernel, 2 CPUs, TSC clock)
+#   make bench [QUICK=1]
+#                   every data path's highest sustained rate, throughput and
+#                   CPU cost over block sizes and counts, on the performance
+#                   kernel (Documentation/iio/performance.rst)
 #   make fuzz [SECONDS=N] [SEED=S] [OPS=M]
 #                   the concurrency fuzzer in the guest (tests/fuzz.c)
 #   make soak [MINUTES=N]
@@ -57,7 +62,7 @@ run: setup
 	@$(SCRIPT) scripts/demo.sh
 
 bench: setup
-	@$(SCRIPT) scripts/bench.sh
+	@$(SCRIPT) $(if $(QUICK),BENCH_QUICK=$(QUICK)) scripts/bench.sh
 
 fuzz: setup
 	@$(SCRIPT) $(if $(SECONDS),FUZZ_SECONDS=$(SECONDS)) \
@@ -67,6 +72,15 @@ fuzz: setup
 soak: setup
 	@$(SCRIPT) $(if $(MINUTES),SOAK_MINUTES=$(MINUTES)) scripts/soak.sh
 
-qemu-run: setup module
+# PERF=1: the performance kernel, with the module built for it apart
+# (out/perf-module), on 2 CPUs with the TSC clock (as make bench).
+qemu-run: setup $(if $(filter 1,$(PERF)),,module)
+ifeq ($(PERF),1)
+	@kdir=$$(PERF=1 $(SCRIPT) scripts/build-kernel.sh) && \
+	ko=$$($(SCRIPT) scripts/build-module.sh "$$kdir" out/perf-module) && \
+	$(SCRIPT) scripts/qemu-run.sh --kdir "$$kdir" --module "$$ko" --cpus 2 --tsc \
+		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)
+else
 	@$(SCRIPT) scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
-		$(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)
+		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)
+endif

@@ -1,26 +1,147 @@
 #!/usr/bin/env bash
-# `make bench`: stream from a virtual ADC through read() and through the
-# DMABUF interface in the QEMU guest and print the figures (tools/iio_bench).
-# The guest runs under TCG with KASAN and lockdep: compare the paths with
-# each other, not with real hardware.
+# `make bench`: every data path of the virtual converters at every block
+# size and count, the highest rate each sustains, its throughput and CPU
+# cost, and the machine's memset/memcpy limits, in one boot of the
+# performance kernel (tools/bench, Documentation/iio/performance.rst).
+#
+# BENCH_QUICK=1: the reduced sweep (3 block sizes, 4 blocks; < 3 min).
+# BENCH_ARGS: more iio_bench options (e.g. "--paths seed,fileio --verbose").
+# BENCH_MEM: guest memory in MiB (default 3072: 32 blocks of 16 MiB on two
+# devices, with room to spare).
+#
+# Writes out/bench/: console.log (the guest's console), results.csv (every
+# point, limit and meta row), summary.txt (the tables and ratios) and
+# throughput.png (throughput against block size, one line per path and
+# reader mode, a panel per block count, the memset limit drawn).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
+log() { printf '[bench] %s\n' "$*" >&2; }
 
-kdir=$(scripts/build-kernel.sh)
-make -s -C "$kdir" M="$top" LLVM=-19 modules
+quick=${BENCH_QUICK:-0}
+mem=${BENCH_MEM:-3072}
+out=$top/out/bench
+mkdir -p "$out/guest" "$out/include/linux/iio"
+
+# The plot needs gnuplot (Debian's gnuplot-nox: no X11).
+if ! command -v gnuplot >/dev/null 2>&1; then
+	log "installing gnuplot-nox (for the plot)"
+	sudo_cmd=()
+	[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+	"${sudo_cmd[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+		--no-install-recommends gnuplot-nox >/dev/null
+fi
+
+# The performance kernel (built and cached the first time) and the module
+# built against it, apart from the tree's iio_dmabuf.ko.
+kdir=$(PERF=1 scripts/build-kernel.sh)
+kver=$(cat "$kdir/include/config/kernel.release")
+ko=$(scripts/build-module.sh "$kdir" "$out/module")
 ksrc=$(scripts/fetch-kernel.sh 2>/dev/null)
-mkdir -p out/bench/include/linux/iio
-cp "$ksrc"/include/uapi/linux/iio/*.h out/bench/include/linux/iio/
-gcc -static -O2 -Wall -Wextra -Werror -Iout/bench/include -Iinclude/uapi \
-	-o out/bench/iio_bench tools/iio_bench.c
+cp "$ksrc"/include/uapi/linux/iio/*.h "$out/include/linux/iio/"
+gcc -static -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$out/include" \
+	-Iinclude/uapi -o "$out/guest/iio_bench" tools/bench/*.c -lm
 
-seconds=${BENCH_SECONDS:-5}
-frequency=${FREQUENCY:-1000000}
-exec scripts/qemu-run.sh --kdir "$kdir" --module iio_dmabuf.ko --extra out/bench -- \
-	"mkdir /sys/kernel/config/iio/devices/dmabuf_adc/adc0 &&
-	 /extra/iio_bench adc0 $seconds $frequency;
-	 status=\$?; rmdir /sys/kernel/config/iio/devices/dmabuf_adc/adc0; exit \$status"
+host_cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+host="$(nproc) x ${host_cpu:-unknown CPU}, $(awk '/^MemTotal/ { printf "%d GiB", $2 / 1048576 }' /proc/meminfo)"
+desc="performance kernel (PERF=1, $(basename "$kdir")); QEMU $(qemu-system-x86_64 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, 2 vCPUs, $mem MiB; host $host"
+log "kernel: performance kernel $kver, $kdir"
+log "host: $host"
+
+args="--kernel '$desc'"
+timeout=5400
+if [ "$quick" = 1 ]; then
+	args="--quick $args"
+	timeout=900
+fi
+args="$args ${BENCH_ARGS:-}"
+
+# The CSV rows travel on the guest's console, marked; the console shows
+# the rest.
+set +e
+scripts/qemu-run.sh --kdir "$kdir" --module "$ko" --mem "$mem" --cpus 2 --tsc \
+	--extra "$out/guest" --timeout "$timeout" --log "$out/console.log" \
+	-- "/extra/iio_bench $args" | grep --line-buffered -v '@@bench-csv: '
+status=${PIPESTATUS[0]}
+set -e
+
+sed -n 's/^.*@@bench-csv: //p' "$out/console.log" >"$out/results.csv"
+sed -n '/^throughput, MB\/s/,/^iio_bench: /p' "$out/console.log" >"$out/summary.txt"
+rows=$(grep -c '^point,' "$out/results.csv" || true)
+log "results: $out/results.csv ($rows points), $out/summary.txt"
+
+# --- the plot ---------------------------------------------------------------
+plot=$out/plot
+rm -rf "$plot"
+mkdir -p "$plot"
+# One data file per block count, path and mode: "block_bytes mb_s".
+awk -F, -v dir="$plot" '
+$1 == "point" && ($7 == "ok" || $7 == "top") {
+	f = dir "/" $5 "_" $2 "_" $3 ".dat"
+	print $4, $9 >f
+	counts[$5] = 1
+}
+$1 == "limit" && ($2 == "user_memset" || $2 == "kernel_copy") {
+	print $4, $9 >(dir "/" $2 ".dat")
+}
+END {
+	for (c in counts)
+		print c >(dir "/counts")
+}' "$out/results.csv"
+if [ -s "$plot/counts" ]; then
+	counts=$(sort -n "$plot/counts" | tr '\n' ' ')
+	n=$(wc -w <<<"$counts")
+	cols=$((n > 1 ? 2 : 1))
+	rowsn=$(((n + 1) / 2))
+	{
+		echo "set terminal pngcairo size $((cols * 800)),$((rowsn * 560)) font ',10'"
+		echo "set output '$out/throughput.png'"
+		echo "set termoption noenhanced"
+		echo "set logscale xy"
+		echo "set xrange [3000:22000000]"
+		echo "set grid"
+		echo "set xlabel 'block size'"
+		echo "set ylabel 'MB/s at the highest sustained rate'"
+		echo "set xtics ('4K' 4096, '16K' 16384, '64K' 65536, '256K' 262144, '1M' 1048576, '4M' 4194304, '16M' 16777216)"
+		echo "set key outside right top vertical"
+		echo "set multiplot layout $rowsn,$cols title 'iio_dmabuf, $(sed -n 's/^meta,date,.*,//p' "$out/results.csv"), kernel $kver (performance), QEMU TCG'"
+		for c in $counts; do
+			echo "set title '$c blocks'"
+			s=''
+			i=1
+			for p in fileio seed heap udmabuf loopback; do
+				for m in fetch all; do
+					f=$plot/${c}_${p}_${m}.dat
+					if [ -s "$f" ]; then
+						dt=1
+						[ "$m" = all ] && dt=2
+						s="$s${s:+, }'$f' using 1:2 with linespoints lc $i dt $dt pt $((i + 5)) title '$p $m'"
+					fi
+				done
+				i=$((i + 1))
+			done
+			[ ! -s "$plot/user_memset.dat" ] ||
+				s="$s${s:+, }'$plot/user_memset.dat' using 1:2 with lines lw 3 lc rgb 'black' title 'memset (user)'"
+			[ ! -s "$plot/kernel_copy.dat" ] ||
+				s="$s${s:+, }'$plot/kernel_copy.dat' using 1:2 with lines lw 2 dt 3 lc rgb 'gray40' title 'kernel copy_to_user'"
+			if [ -n "$s" ]; then
+				echo "plot $s"
+			fi
+		done
+		echo "unset multiplot"
+	} >"$plot/throughput.gp"
+	if gnuplot "$plot/throughput.gp"; then
+		log "plot: $out/throughput.png"
+	else
+		log "gnuplot failed ($plot/throughput.gp)"
+		[ "$status" -ne 0 ] || status=1
+	fi
+else
+	log "no point to plot"
+	[ "$status" -ne 0 ] || status=1
+fi
+exit "$status"
