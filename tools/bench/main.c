@@ -200,7 +200,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->sizes[o->nsizes++] = full_sizes[i];
 		for (i = 0; i < (int)ARRAY_SIZE(full_counts); i++)
 			o->counts[o->ncounts++] = full_counts[i];
-		o->window = 0.5;
+		o->window = 0.75;
 		o->window_max = 4;
 		o->probe_window = 0.25;
 		o->warmup = 0.1;

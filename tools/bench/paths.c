@@ -240,7 +240,8 @@ static int fileio_setup(struct ring *r, char *why, size_t whylen)
 	/* The module's answer on this length: MAX_LENGTH (dmabuf_api.rst, 9) */
 	ret = conv_enable(r->adc, true);
 	if (ret) {
-		WHY("the module refuses a %lld-scan buffer (%s)", length,
+		WHY("the module refuses buffer0/length %lld scans (%llu MiB): %s",
+		    length, (unsigned long long)length * SCAN_BYTES >> 20,
 		    strerror(-ret));
 		return ret;
 	}
@@ -485,7 +486,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 {
 	double bdur = (double)(r->block / SCAN_BYTES) / rate;
 	double weff = fmin(fmax(window, 8 * bdur), window_max);
-	double half_min[2] = { INFINITY, INFINITY };
+	double half_min[2] = { INFINITY, INFINITY }, last_lat = 0;
 	long long ov0 = 0, ov1 = 0;
 	uint64_t blocks = 0, blocks1 = 0, scans1 = 0;
 	const char *what = "read";
@@ -535,7 +536,8 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		/*
 		 * How late the data are: time since the enable minus the
 		 * time the scans received were due. Its minimum over each
-		 * half of the window shows a backlog that grows.
+		 * half of the window, and its last value, show a backlog
+		 * that grows.
 		 */
 		{
 			double lat = tnow - t_en - (double)st.next / rate;
@@ -543,6 +545,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 
 			if (lat < half_min[h])
 				half_min[h] = lat;
+			last_lat = lat;
 		}
 		if (tnow - s1.t >= weff && blocks - blocks1 >= 8) {
 			cpu_snap_end(&s2);
@@ -553,9 +556,17 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 	arm_deadline(0);
 	conv_get_ll(r->adc, "overruns", &ov1);
 	if (r->dac) {
+		double until = now() + 0.5;
+
 		conv_get_ll(r->dac, "mismatches", &t->dac_mismatches);
 		conv_get_ll(r->dac, "underruns", &t->dac_underruns);
-		conv_get_ll(r->dac, "scans_consumed", &t->dac_consumed);
+		/*
+		 * The DAC signals a block's fence a moment before it adds
+		 * the block's scans to scans_consumed.
+		 */
+		while (!conv_get_ll(r->dac, "scans_consumed", &t->dac_consumed) &&
+		       t->dac_consumed < (long long)st.scans && now() < until)
+			usleep(1000);
 	}
 	if (trial_stop(r) && phase == 2) {
 		snprintf(t->why, sizeof(t->why),
@@ -574,7 +585,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		t->reader_cpu = s2.reader - s1.reader;
 		t->busy_cpu = s2.busy - s1.busy;
 		t->kworker_cpu = s2.kworker - s1.kworker;
-		t->lag_growth = half_min[1] - half_min[0];
+		t->lag_growth = fmax(half_min[1], last_lat) - half_min[0];
 	}
 	t->lag_tol = 0.02 * weff + 0.003;
 
