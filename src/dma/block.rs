@@ -12,7 +12,7 @@
 use super::buf::{DmaBuf, KernelMapping};
 use crate::{
     bindings,
-    engine::span::{ByteSink, ByteSource},
+    engine::span::{low_bytes, scan_use, scans_fit, widen, ByteSink, ByteSource},
 };
 use core::marker::PhantomData;
 use kernel::{ffi, prelude::*, sync::Arc};
@@ -180,6 +180,44 @@ impl ByteSink for SharedSpan<'_> {
         // an unaligned raw store makes no reference to the memory.
         unsafe { self.start.add(at).cast::<[u8; N]>().write_unaligned(bytes) };
     }
+
+    #[inline(always)]
+    fn put_scans<const B: usize>(
+        &mut self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        stamp_at: Option<usize>,
+        mut next: impl FnMut() -> (u64, i64),
+    ) {
+        if !scans_fit(self.len, at, count, stride, scan_use::<B>(stamp_at)) {
+            return;
+        }
+        let mut scan = self.start.wrapping_add(at);
+        match stamp_at {
+            Some(stamp) => {
+                for _ in 0..count {
+                    let (word, ts) = next();
+                    // SAFETY: Every scan's first `B` bytes and its stamp's
+                    // 8 are in the span (checked above), which the type
+                    // invariant makes ours alone; unaligned raw stores.
+                    unsafe {
+                        scan.cast::<[u8; B]>().write_unaligned(low_bytes(word));
+                        scan.add(stamp).cast::<i64>().write_unaligned(ts.to_le());
+                    }
+                    scan = scan.wrapping_add(stride);
+                }
+            }
+            None => {
+                for _ in 0..count {
+                    let (word, _) = next();
+                    // SAFETY: As above, without a stamp.
+                    unsafe { scan.cast::<[u8; B]>().write_unaligned(low_bytes(word)) };
+                    scan = scan.wrapping_add(stride);
+                }
+            }
+        }
+    }
 }
 
 impl ByteSource for SharedSpan<'_> {
@@ -195,5 +233,29 @@ impl ByteSource for SharedSpan<'_> {
         }
         // SAFETY: As in `put`.
         unsafe { self.start.add(at).cast::<[u8; N]>().read_unaligned() }
+    }
+
+    #[inline(always)]
+    fn match_scans<const B: usize>(
+        &self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        mut next: impl FnMut() -> u64,
+    ) -> usize {
+        if !scans_fit(self.len, at, count, stride, B) {
+            return 0;
+        }
+        let mut scan = self.start.wrapping_add(at);
+        for matched in 0..count {
+            // SAFETY: Every scan's first `B` bytes are in the span (checked
+            // above); an unaligned raw load.
+            let word = widen(unsafe { scan.cast::<[u8; B]>().read_unaligned() });
+            if word != next() {
+                return matched;
+            }
+            scan = scan.wrapping_add(stride);
+        }
+        count
     }
 }

@@ -154,10 +154,13 @@ impl Stamps {
     #[inline(always)]
     pub fn next_stamp(&mut self) -> i64 {
         let stamp = self.next;
+        // Wrapping arithmetic: no overflow check in this hot path, and
+        // none needed (both remainders are below `freq`, itself below
+        // 2^32).
         self.next = self.next.wrapping_add(self.step);
-        self.remainder += self.step_remainder;
+        self.remainder = self.remainder.wrapping_add(self.step_remainder);
         if self.remainder >= self.freq {
-            self.remainder -= self.freq;
+            self.remainder = self.remainder.wrapping_sub(self.freq);
             self.next = self.next.wrapping_add(1);
         }
         stamp

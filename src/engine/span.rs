@@ -7,14 +7,59 @@
 //! kernel side implements these traits with raw accessors
 //! (`crate::dma::block::SharedSpan`), and the waveform code is written
 //! once, against the traits.
+//!
+//! The `*_scans` methods are the hot paths: one bounds check for a run of
+//! scans, then a tight loop of word stores or loads.
 
-/// Memory the hardware writes: whole little-endian words at byte offsets.
+/// Whether `count` scans `stride` bytes apart from byte `at`, each using
+/// its first `used` bytes, fit in `size` bytes.
+#[inline(always)]
+pub fn scans_fit(size: usize, at: usize, count: usize, stride: usize, used: usize) -> bool {
+    let Some(last) = count.checked_sub(1) else {
+        return true;
+    };
+    last.checked_mul(stride)
+        .and_then(|offset| offset.checked_add(at))
+        .and_then(|start| start.checked_add(used))
+        .is_some_and(|end| used <= stride && end <= size)
+}
+
+/// The low `B` bytes of `word`, little-endian.
+#[inline(always)]
+pub fn low_bytes<const B: usize>(word: u64) -> [u8; B] {
+    let mut bytes = [0; B];
+    bytes.copy_from_slice(&word.to_le_bytes()[..B]);
+    bytes
+}
+
+/// `B` little-endian bytes as a word.
+#[inline(always)]
+pub fn widen<const B: usize>(bytes: [u8; B]) -> u64 {
+    let mut all = [0; 8];
+    all[..B].copy_from_slice(&bytes);
+    u64::from_le_bytes(all)
+}
+
+/// Memory the hardware writes.
 pub trait ByteSink {
     /// Bytes of the span.
     fn size(&self) -> usize;
 
     /// Stores `bytes` at byte `at`. Callers stay in bounds.
     fn put<const N: usize>(&mut self, at: usize, bytes: [u8; N]);
+
+    /// Stores `count` scans `stride` bytes apart from byte `at`: the low
+    /// `B` bytes of the word `next` gives at the start of each and, with
+    /// `stamp_at`, the stamp it gives at that offset. Stores nothing
+    /// unless they all fit.
+    fn put_scans<const B: usize>(
+        &mut self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        stamp_at: Option<usize>,
+        next: impl FnMut() -> (u64, i64),
+    );
 }
 
 /// Memory the hardware reads.
@@ -24,6 +69,23 @@ pub trait ByteSource {
 
     /// Loads the `N` bytes at byte `at`. Callers stay in bounds.
     fn get<const N: usize>(&self, at: usize) -> [u8; N];
+
+    /// Compares the first `B` bytes of up to `count` scans `stride` bytes
+    /// apart from byte `at` with the words `next` gives: returns how many
+    /// matched before the first that did not (0 if they do not all fit).
+    fn match_scans<const B: usize>(
+        &self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        next: impl FnMut() -> u64,
+    ) -> usize;
+}
+
+/// The bytes a scan uses: `B` of samples, and the stamp's 8 at `stamp_at`.
+#[inline(always)]
+pub fn scan_use<const B: usize>(stamp_at: Option<usize>) -> usize {
+    stamp_at.map_or(B, |at| B.max(at.saturating_add(8)))
 }
 
 impl ByteSink for [u8] {
@@ -34,6 +96,27 @@ impl ByteSink for [u8] {
     #[inline(always)]
     fn put<const N: usize>(&mut self, at: usize, bytes: [u8; N]) {
         self[at..at + N].copy_from_slice(&bytes);
+    }
+
+    #[inline(always)]
+    fn put_scans<const B: usize>(
+        &mut self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        stamp_at: Option<usize>,
+        mut next: impl FnMut() -> (u64, i64),
+    ) {
+        if count == 0 || !scans_fit(self.len(), at, count, stride, scan_use::<B>(stamp_at)) {
+            return;
+        }
+        for scan in self[at..].chunks_mut(stride).take(count) {
+            let (word, stamp) = next();
+            scan[..B].copy_from_slice(&low_bytes::<B>(word));
+            if let Some(s) = stamp_at {
+                scan[s..s + 8].copy_from_slice(&stamp.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -47,5 +130,68 @@ impl ByteSource for [u8] {
         let mut bytes = [0; N];
         bytes.copy_from_slice(&self[at..at + N]);
         bytes
+    }
+
+    #[inline(always)]
+    fn match_scans<const B: usize>(
+        &self,
+        at: usize,
+        count: usize,
+        stride: usize,
+        mut next: impl FnMut() -> u64,
+    ) -> usize {
+        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
+            return 0;
+        }
+        self[at..]
+            .chunks(stride)
+            .take(count)
+            .take_while(|scan| widen::<B>(scan[..B].try_into().unwrap_or([0; B])) == next())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit() {
+        assert!(scans_fit(0, 0, 0, 16, 16));
+        assert!(scans_fit(32, 0, 2, 16, 16));
+        assert!(!scans_fit(31, 0, 2, 16, 16));
+        assert!(scans_fit(30, 0, 2, 16, 14));
+        assert!(!scans_fit(64, 0, 2, 8, 16));
+        assert!(!scans_fit(usize::MAX, 1, usize::MAX, 16, 16));
+        assert!(!scans_fit(usize::MAX, usize::MAX, 1, 16, 1));
+    }
+
+    #[test]
+    fn runs_of_scans() {
+        let mut buf = [0u8; 40];
+        let mut n = 0u64;
+        buf[..].put_scans::<2>(4, 3, 12, Some(4), || {
+            n += 1;
+            (n, -(n as i64))
+        });
+        assert_eq!(&buf[4..6], &[1, 0]);
+        assert_eq!(&buf[8..16], &(-1i64).to_le_bytes());
+        assert_eq!(&buf[16..18], &[2, 0]);
+        assert_eq!(&buf[28..30], &[3, 0]);
+        assert_eq!(&buf[32..40], &(-3i64).to_le_bytes());
+        // One more would not fit: nothing at all is stored.
+        let before = buf;
+        buf[..].put_scans::<2>(4, 4, 12, Some(4), || (9, 9));
+        assert_eq!(buf, before);
+        let mut k = 0;
+        let matched = buf[..].match_scans::<2>(4, 3, 12, || {
+            k += 1;
+            if k == 3 {
+                7
+            } else {
+                k
+            }
+        });
+        assert_eq!(matched, 2);
     }
 }

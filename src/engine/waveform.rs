@@ -77,17 +77,16 @@ fn sine(phase: u64, period: u64) -> i16 {
 /// enabled channels are contiguous from byte 0 (each is 2 bytes, aligned
 /// to 2), so they form one little-endian word. The next scan's word is
 /// this one plus 1 in every lane, as long as no lane wraps from 0xffff:
-/// no per-lane work per scan.
+/// scans come in segments of consecutive words, with no per-lane work per
+/// scan.
 struct RampWords {
     /// Channel number of each lane.
     lanes: [u16; NUM_CHANNELS],
     count: usize,
     /// 1 in every lane.
     inc: u64,
+    /// The next scan.
     scan: u64,
-    word: u64,
-    /// Words left before a lane wraps: then the word is made anew.
-    left: u32,
 }
 
 impl RampWords {
@@ -106,28 +105,21 @@ impl RampWords {
             count,
             inc,
             scan,
-            word: 0,
-            left: 0,
         }
     }
 
-    #[inline(always)]
-    fn next_word(&mut self) -> u64 {
-        if self.left == 0 {
-            self.word = 0;
-            let mut left = u32::MAX;
-            for (lane, &c) in self.lanes.iter().take(self.count).enumerate() {
-                let v = (self.scan as u16).wrapping_add(c);
-                self.word |= u64::from(v) << (16 * lane);
-                left = left.min(u32::from(0xffff - v) + 1);
-            }
-            self.left = left;
+    /// The word of the next scan, and how many scans (at most `max`) from
+    /// it on follow by adding [`Self::inc`]; moves past them.
+    fn segment(&mut self, max: usize) -> (u64, usize) {
+        let mut word = 0;
+        let mut len = max;
+        for (lane, &c) in self.lanes.iter().take(self.count).enumerate() {
+            let v = (self.scan as u16).wrapping_add(c);
+            word |= u64::from(v) << (16 * lane);
+            len = len.min(usize::from(0xffff - v) + 1);
         }
-        let word = self.word;
-        self.word = self.word.wrapping_add(self.inc);
-        self.left -= 1;
-        self.scan += 1;
-        word
+        self.scan = self.scan.wrapping_add(len as u64);
+        (word, len)
     }
 }
 
@@ -136,22 +128,6 @@ impl RampWords {
 #[inline(always)]
 fn whole_scans(len: usize, scan_bytes: usize) -> usize {
     len.checked_div(scan_bytes).unwrap_or(0)
-}
-
-/// The low `B` bytes of `word`, little-endian.
-#[inline(always)]
-fn low_bytes<const B: usize>(word: u64) -> [u8; B] {
-    let mut bytes = [0; B];
-    bytes.copy_from_slice(&word.to_le_bytes()[..B]);
-    bytes
-}
-
-/// `B` little-endian bytes as a word.
-#[inline(always)]
-fn widen<const B: usize>(bytes: [u8; B]) -> u64 {
-    let mut all = [0; 8];
-    all[..B].copy_from_slice(&bytes);
-    u64::from_le_bytes(all)
 }
 
 /// Writes the whole scans that fit in `out`, the first being scan number
@@ -176,7 +152,8 @@ pub fn fill_scans<S: ByteSink + ?Sized>(
     }
 }
 
-/// The ramp, `B` bytes of samples per scan.
+/// The ramp, `B` bytes of samples per scan: per segment of consecutive
+/// words, one run of word (and stamp) stores.
 fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
     out: &mut S,
     layout: &ScanLayout,
@@ -186,18 +163,26 @@ fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
     let scan_bytes = layout.scan_bytes;
     let scans = whole_scans(out.size(), scan_bytes);
     let mut words = RampWords::new(layout, first_scan);
-    match layout.timestamp_offset {
-        Some(ts) => {
-            for at in (0..scans).map(|i| i * scan_bytes) {
-                out.put::<B>(at, low_bytes(words.next_word()));
-                out.put::<8>(at + ts, stamps.next_stamp().to_le_bytes());
-            }
+    let inc = words.inc;
+    let mut done = 0;
+    while done < scans {
+        let (mut word, len) = words.segment(scans - done);
+        let at = done * scan_bytes;
+        let stamp_at = layout.timestamp_offset;
+        if stamp_at.is_some() {
+            out.put_scans::<B>(at, len, scan_bytes, stamp_at, || {
+                let w = word;
+                word = word.wrapping_add(inc);
+                (w, stamps.next_stamp())
+            });
+        } else {
+            out.put_scans::<B>(at, len, scan_bytes, None, || {
+                let w = word;
+                word = word.wrapping_add(inc);
+                (w, 0)
+            });
         }
-        None => {
-            for at in (0..scans).map(|i| i * scan_bytes) {
-                out.put::<B>(at, low_bytes(words.next_word()));
-            }
-        }
+        done += len;
     }
 }
 
@@ -395,9 +380,19 @@ impl RampChecker {
         while i < scans {
             if let Some(expected) = self.expected {
                 let mut words = RampWords::new(layout, u64::from(expected));
+                let inc = words.inc;
                 let start = i;
-                while i < scans && widen(data.get::<B>(i * scan_bytes)) == words.next_word() {
-                    i += 1;
+                while i < scans {
+                    let (mut word, len) = words.segment(scans - i);
+                    let matched = data.match_scans::<B>(i * scan_bytes, len, scan_bytes, || {
+                        let w = word;
+                        word = word.wrapping_add(inc);
+                        w
+                    });
+                    i += matched;
+                    if matched < len {
+                        break;
+                    }
                 }
                 let matched = i - start;
                 self.consumed += matched as u64;
