@@ -6,7 +6,11 @@
  *
  *   iio_bench [--quick] [--paths fileio,seed,heap,udmabuf,loopback]
  *             [--modes fetch,all] [--sizes 4096,65536,...] [--counts 2,4,...]
- *             [--window S] [--no-limits] [--kernel TEXT] [--verbose]
+ *             [--window S] [--no-limits] [--no-anchor] [--kernel TEXT]
+ *             [--verbose]
+ *
+ * The anchor point (4 blocks of 4096 scans) is added to the sweep unless
+ * it is in it already or --no-anchor is given.
  *
  * Prints a line per point as it is measured, then the throughput tables,
  * the limits, the comparison with the published anchor and the summary
@@ -78,8 +82,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: iio_bench [--quick] [--paths LIST] [--modes LIST] [--sizes LIST]\n"
-		"                 [--counts LIST] [--window S] [--no-limits] [--kernel TEXT]\n"
-		"                 [--verbose]\n");
+		"                 [--counts LIST] [--window S] [--no-limits] [--no-anchor]\n"
+		"                 [--kernel TEXT] [--verbose]\n");
 	exit(2);
 }
 
@@ -132,6 +136,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "counts", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "no-limits", no_argument, NULL, 'L' },
+		{ "no-anchor", no_argument, NULL, 'A' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -169,6 +174,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'L':
 			o->limits = false;
+			break;
+		case 'A':
+			o->anchor = false;
 			break;
 		case 'k':
 			o->kernel = optarg;
@@ -366,8 +374,9 @@ static void run_limits(const struct opts *o)
 	fflush(stdout);
 }
 
-static const struct point *find_point(enum path_id path, enum mode_id mode,
-				      size_t block, unsigned int nblocks)
+/* The point measured there, found or not (NULL: not run). */
+static const struct point *any_point(enum path_id path, enum mode_id mode,
+				     size_t block, unsigned int nblocks)
 {
 	int i;
 
@@ -375,10 +384,19 @@ static const struct point *find_point(enum path_id path, enum mode_id mode,
 		const struct point *p = &points[i];
 
 		if (p->path == path && p->mode == mode && p->block == block &&
-		    p->nblocks == nblocks && p->found)
+		    p->nblocks == nblocks)
 			return p;
 	}
 	return NULL;
+}
+
+/* The point measured there, if a rate was found. */
+static const struct point *find_point(enum path_id path, enum mode_id mode,
+				      size_t block, unsigned int nblocks)
+{
+	const struct point *p = any_point(path, mode, block, nblocks);
+
+	return p && p->found ? p : NULL;
 }
 
 static void print_tables(const struct opts *o)
@@ -387,7 +405,7 @@ static void print_tables(const struct opts *o)
 	int c, i, pa, m;
 
 	for (c = 0; c < o->ncounts; c++) {
-		printf("\nthroughput, MB/s, %u blocks (f: fetch-only, a: read-all; - skipped or below the floor)\n%8s",
+		printf("\nthroughput, MB/s, %u blocks (f: fetch-only, a: read-all; skip: does not fit)\n%8s",
 		       o->counts[c], "block");
 		for (pa = 0; pa < NR_PATHS; pa++)
 			for (m = 0; m < NR_MODES; m++)
@@ -407,11 +425,12 @@ static void print_tables(const struct opts *o)
 
 					if (!(o->paths & (1u << pa)) || !(o->modes & (1u << m)))
 						continue;
-					p = find_point(pa, m, o->sizes[i], o->counts[c]);
-					if (p)
+					p = any_point(pa, m, o->sizes[i], o->counts[c]);
+					if (p && p->found)
 						printf(" %9.1f", mb_s(p));
 					else
-						printf(" %9s", "-");
+						printf(" %9s", !p ? "-" : p->skipped ?
+						       "skip" : "<floor");
 				}
 			if (o->limits)
 				printf(" %9.0f", limits[LIMIT_USER_MEMSET][i] / 1e6);
@@ -540,7 +559,7 @@ static void print_summary(const struct opts *o)
 /* The published anchor: ZCU102 + AD9361, iio_rwdev -b 4096, 4 blocks. */
 static void print_anchor(void)
 {
-	const struct point *f[NR_MODES], *d[NR_MODES];
+	const struct point *f[NR_MODES], *d[NR_MODES], *s[NR_MODES];
 	int m;
 
 	printf("\nanchor set-up (4 blocks of 4096 scans = 64 KiB), MiB/s; published: ZCU102 + AD9361,\n"
@@ -548,12 +567,16 @@ static void print_anchor(void)
 	for (m = 0; m < NR_MODES; m++) {
 		f[m] = find_point(PATH_FILEIO, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
 		d[m] = find_point(PATH_HEAP, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
-		printf("  %-10s fileio %8.1f   DMABUF (mainline, system heap, as libiio) %8.1f",
+		s[m] = find_point(PATH_SEED, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
+		printf("  %-10s fileio %7.1f   mainline + system heap (as libiio) %7.1f",
 		       m == MODE_FETCH ? "fetch-only" : "read-all",
 		       f[m] ? mb_s(f[m]) * 1e6 / MIB : 0,
 		       d[m] ? mb_s(d[m]) * 1e6 / MIB : 0);
 		if (f[m] && d[m] && mb_s(f[m]) > 0)
-			printf("   %.2fx", mb_s(d[m]) / mb_s(f[m]));
+			printf(" (%.2fx)", mb_s(d[m]) / mb_s(f[m]));
+		printf("   seed %7.1f", s[m] ? mb_s(s[m]) * 1e6 / MIB : 0);
+		if (f[m] && s[m] && mb_s(f[m]) > 0)
+			printf(" (%.2fx)", mb_s(s[m]) / mb_s(f[m]));
 		printf("\n");
 	}
 }
@@ -565,6 +588,7 @@ int main(int argc, char **argv)
 	long long rate_min, rate_max;
 	int ncfg = 0, i, j, pa, m, ret, bad = 0;
 	double t_start = now();
+	bool anchored = false;
 	struct utsname un;
 	char buf[256], sz[32];
 	struct opts o;
@@ -580,8 +604,17 @@ int main(int argc, char **argv)
 					    o.counts[j] == ANCHOR_BLOCKS;
 			if (o.sizes[i] * o.counts[j] > biggest)
 				biggest = o.sizes[i] * o.counts[j];
+			anchored |= cfgs[ncfg].anchor;
 			ncfg++;
 		}
+	if (o.anchor && !anchored) {
+		cfgs[ncfg].block = ANCHOR_SCANS * SCAN_BYTES;
+		cfgs[ncfg].nblocks = ANCHOR_BLOCKS;
+		cfgs[ncfg].anchor = true;
+		if (cfgs[ncfg].block * ANCHOR_BLOCKS > biggest)
+			biggest = cfgs[ncfg].block * ANCHOR_BLOCKS;
+		ncfg++;
+	}
 
 	atexit(cleanup);
 	for (pa = 0; pa < NR_PATHS; pa++) {
