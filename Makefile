@@ -73,14 +73,17 @@ soak: setup
 	@$(SCRIPT) $(if $(MINUTES),SOAK_MINUTES=$(MINUTES)) scripts/soak.sh
 
 # PERF=1: the performance kernel, with the module built for it apart
-# (out/perf-module), on 2 CPUs with the TSC clock (as make bench).
+# (out/perf-module), on 2 CPUs with the TSC clock (as make bench). CMD
+# reaches the guest as one string (";" and quotes included).
+export CMD
 qemu-run: setup $(if $(filter 1,$(PERF)),,module)
+	@[ -n "$$CMD" ] || { echo "make qemu-run: CMD='...' is required" >&2; exit 2; }
 ifeq ($(PERF),1)
 	@kdir=$$(PERF=1 $(SCRIPT) scripts/build-kernel.sh) && \
 	ko=$$($(SCRIPT) scripts/build-module.sh "$$kdir" out/perf-module) && \
 	$(SCRIPT) scripts/qemu-run.sh --kdir "$$kdir" --module "$$ko" --cpus 2 --tsc \
-		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)
+		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- "$$CMD"
 else
 	@$(SCRIPT) scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
-		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- $(CMD)
+		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- "$$CMD"
 endif
