@@ -70,7 +70,10 @@ status=${PIPESTATUS[0]}
 set -e
 
 sed -n 's/^.*@@bench-csv: //p' "$out/console.log" >"$out/results.csv"
-sed -n '/^throughput, MB\/s/,/^iio_bench: /p' "$out/console.log" >"$out/summary.txt"
+{
+	sed -n '/^limits (MB\/s)/,/^$/p' "$out/console.log"
+	sed -n '/^throughput, MB\/s/,/^iio_bench: /p' "$out/console.log"
+} | grep -v '^@@' >"$out/summary.txt"
 rows=$(grep -c '^point,' "$out/results.csv" || true)
 log "results: $out/results.csv ($rows points), $out/summary.txt"
 

@@ -159,7 +159,8 @@ struct trial {
 	double lag_growth;	/* s, over the window */
 	double lag_tol;		/* s, allowed */
 	long long overruns;	/* from the enable to the window's end */
-	uint64_t gaps;		/* scans missing, enable to window end */
+	long long overruns_after;	/* from the enable to the disable */
+	uint64_t gaps;		/* scans missing the reader saw */
 	uint64_t errors;	/* corrupted scans, enable to window end */
 	long long dac_mismatches, dac_underruns, dac_consumed;
 	uint64_t total_scans;	/* received since the enable */
@@ -194,7 +195,7 @@ struct point {
 };
 
 void search_point(struct ring *r, const struct opts *o, long long rate_min,
-		  long long rate_max, struct point *p);
+		  long long rate_max, double start, struct point *p);
 
 /* ---- limits.c ---- */
 

@@ -399,44 +399,63 @@ static const struct point *find_point(enum path_id path, enum mode_id mode,
 	return p && p->found ? p : NULL;
 }
 
+enum table_kind { TABLE_MB_S, TABLE_READER, TABLE_ENGINE };
+
+static void print_table(const struct opts *o, enum table_kind kind,
+			unsigned int count)
+{
+	static const char *const titles[] = {
+		[TABLE_MB_S] = "throughput, MB/s",
+		[TABLE_READER] = "reader CPU, s per GiB",
+		[TABLE_ENGINE] = "engine (kworker) CPU, s per GiB",
+	};
+	char sz[32], head[32];
+	int i, pa, m;
+
+	printf("\n%s, %u blocks (f: fetch-only, a: read-all; skip: does not fit)\n%8s",
+	       titles[kind], count, "block");
+	for (pa = 0; pa < NR_PATHS; pa++)
+		for (m = 0; m < NR_MODES; m++)
+			if ((o->paths & (1u << pa)) && (o->modes & (1u << m))) {
+				snprintf(head, sizeof(head), "%.7s/%c",
+					 path_names[pa], mode_names[m][0]);
+				printf(" %9s", head);
+			}
+	if (o->limits && kind == TABLE_MB_S)
+		printf(" %9s", "memset");
+	printf("\n");
+	for (i = 0; i < o->nsizes; i++) {
+		printf("%8s", size_str(o->sizes[i], sz, sizeof(sz)));
+		for (pa = 0; pa < NR_PATHS; pa++)
+			for (m = 0; m < NR_MODES; m++) {
+				const struct point *p;
+
+				if (!(o->paths & (1u << pa)) || !(o->modes & (1u << m)))
+					continue;
+				p = any_point(pa, m, o->sizes[i], count);
+				if (!p || !p->found)
+					printf(" %9s", !p ? "-" : p->skipped ?
+					       "skip" : "<floor");
+				else if (kind == TABLE_MB_S)
+					printf(" %9.1f", mb_s(p));
+				else if (kind == TABLE_READER)
+					printf(" %9.3f", reader_per_gib(p));
+				else
+					printf(" %9.3f", engine_per_gib(p));
+			}
+		if (o->limits && kind == TABLE_MB_S)
+			printf(" %9.0f", limits[LIMIT_USER_MEMSET][i] / 1e6);
+		printf("\n");
+	}
+}
+
 static void print_tables(const struct opts *o)
 {
-	char sz[32], head[32];
-	int c, i, pa, m;
+	int c, k;
 
-	for (c = 0; c < o->ncounts; c++) {
-		printf("\nthroughput, MB/s, %u blocks (f: fetch-only, a: read-all; skip: does not fit)\n%8s",
-		       o->counts[c], "block");
-		for (pa = 0; pa < NR_PATHS; pa++)
-			for (m = 0; m < NR_MODES; m++)
-				if ((o->paths & (1u << pa)) && (o->modes & (1u << m))) {
-					snprintf(head, sizeof(head), "%.7s/%c",
-						 path_names[pa], mode_names[m][0]);
-					printf(" %9s", head);
-				}
-		if (o->limits)
-			printf(" %9s", "memset");
-		printf("\n");
-		for (i = 0; i < o->nsizes; i++) {
-			printf("%8s", size_str(o->sizes[i], sz, sizeof(sz)));
-			for (pa = 0; pa < NR_PATHS; pa++)
-				for (m = 0; m < NR_MODES; m++) {
-					const struct point *p;
-
-					if (!(o->paths & (1u << pa)) || !(o->modes & (1u << m)))
-						continue;
-					p = any_point(pa, m, o->sizes[i], o->counts[c]);
-					if (p && p->found)
-						printf(" %9.1f", mb_s(p));
-					else
-						printf(" %9s", !p ? "-" : p->skipped ?
-						       "skip" : "<floor");
-				}
-			if (o->limits)
-				printf(" %9.0f", limits[LIMIT_USER_MEMSET][i] / 1e6);
-			printf("\n");
-		}
-	}
+	for (k = TABLE_MB_S; k <= TABLE_ENGINE; k++)
+		for (c = 0; c < o->ncounts; c++)
+			print_table(o, k, o->counts[c]);
 }
 
 struct stats {
@@ -674,11 +693,13 @@ int main(int argc, char **argv)
 		for (pa = 0; pa < NR_PATHS; pa++) {
 			struct ring r;
 			char why[192] = "";
+			double start;
 
 			if (!(o.paths & (1u << pa)))
 				continue;
 			ret = ring_setup(&r, pa, cfgs[i].block, cfgs[i].nblocks,
 					 &adcs[pa], &dac, why, sizeof(why));
+			start = 0;
 			for (m = 0; m < NR_MODES; m++) {
 				struct point *p;
 
@@ -697,7 +718,14 @@ int main(int argc, char **argv)
 					p->skipped = true;
 					snprintf(p->note, sizeof(p->note), "%s", why);
 				} else {
-					search_point(&r, &o, rate_min, rate_max, p);
+					/*
+					 * The other mode on the same ring
+					 * starts where the first one ended.
+					 */
+					search_point(&r, &o, rate_min, rate_max,
+						     start, p);
+					if (p->found && !p->at_top)
+						start = p->best.rate;
 				}
 				if (p->errors_all || p->unexplained)
 					bad = 1;

@@ -487,7 +487,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 	double bdur = (double)(r->block / SCAN_BYTES) / rate;
 	double weff = fmin(fmax(window, 8 * bdur), window_max);
 	double half_min[2] = { INFINITY, INFINITY }, last_lat = 0;
-	long long ov0 = 0, ov1 = 0;
+	long long ov0 = 0, ov1 = 0, ov2 = 0;
 	uint64_t blocks = 0, blocks1 = 0, scans1 = 0;
 	const char *what = "read";
 	struct cpu_snap s1, s2;
@@ -573,6 +573,13 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 			 "a block still busy 5 s after the disable");
 		phase = -1;
 	}
+	/*
+	 * The engine adds the scans it lost to overruns at the end of its
+	 * run, after it completed the run's blocks: a reader may see a gap
+	 * before the counter does. Once disabled, the engine has finished.
+	 */
+	conv_get_ll(r->adc, "overruns", &ov2);
+	t->overruns_after = ov2 - ov0;
 
 	t->overruns = ov1 - ov0;
 	t->gaps = st.gaps;

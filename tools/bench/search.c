@@ -8,7 +8,8 @@
  * 1. probe: one short trial at the top rate. If it passes, that is the
  *    answer. Otherwise the rate at which the scans arrived in it, D, is
  *    what the path moved when asked for more than it could: start at
- *    0.9 D.
+ *    0.9 D. A caller that knows a better start (the rate the other
+ *    reader mode found on the same ring) skips the probe.
  * 2. bracket: from there, go down (x0.7 twice, then x0.5; or to 0.9 of
  *    what the failing trial delivered if that is lower) until a trial
  *    passes, or up (x1.25) until one fails.
@@ -38,8 +39,9 @@ static int try_rate(struct ring *r, const struct opts *o, struct point *p,
 		       (unsigned long long)t->gaps, t->pass ? "" : ": ",
 		       t->pass ? "" : t->why);
 	p->errors_all += t->errors;
-	if (t->gaps > (uint64_t)(t->overruns > 0 ? t->overruns : 0))
-		p->unexplained += t->gaps - t->overruns;
+	/* every scan missing was lost, and counted, by the disable */
+	if (t->gaps > (uint64_t)(t->overruns_after > 0 ? t->overruns_after : 0))
+		p->unexplained += t->gaps - t->overruns_after;
 	if (t->pass && (!p->found || rate > p->best.rate)) {
 		p->best = *t;
 		p->found = true;
@@ -53,7 +55,7 @@ static double delivered(const struct trial *t)
 }
 
 void search_point(struct ring *r, const struct opts *o, long long rate_min,
-		  long long rate_max, struct point *p)
+		  long long rate_max, double start, struct point *p)
 {
 	double top = (double)rate_max, lo = 0, hi = top, rate, floor_rate;
 	double t0 = now();
@@ -65,14 +67,17 @@ void search_point(struct ring *r, const struct opts *o, long long rate_min,
 		floor_rate = rate_min;
 	p->floor_rate = floor_rate;
 
-	/* 1. probe */
-	if (try_rate(r, o, p, top, o->probe_window, &t)) {
+	/* 1. probe, unless told where to start */
+	if (start > 0) {
+		rate = start;
+	} else if (try_rate(r, o, p, top, o->probe_window, &t)) {
 		p->at_top = true;
 		goto out;
+	} else {
+		rate = 0.9 * delivered(&t);
+		if (rate <= 0)	/* nothing came: start half-way (geometrically) */
+			rate = sqrt(floor_rate * top);
 	}
-	rate = 0.9 * delivered(&t);
-	if (rate <= 0)	/* nothing came: start half-way (geometrically) */
-		rate = sqrt(floor_rate * top);
 	rate = round(fmin(fmax(rate, floor_rate), top));
 
 	/* 2. bracket: down until a pass (to the floor at most), or up */
