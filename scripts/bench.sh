@@ -61,11 +61,12 @@ fi
 args="$args ${BENCH_ARGS:-}"
 
 # The CSV rows travel on the guest's console, marked; the console shows
-# the rest.
+# the rest. The guest settles for 2 s first (the end of its boot would
+# print into the limits' table).
 set +e
 scripts/qemu-run.sh --kdir "$kdir" --module "$ko" --mem "$mem" --cpus 2 --tsc \
 	--extra "$out/guest" --timeout "$timeout" --log "$out/console.log" \
-	-- "/extra/iio_bench $args" | grep --line-buffered -v '@@bench-csv: '
+	-- "sleep 2; /extra/iio_bench $args" | grep --line-buffered -v '@@bench-csv: '
 status=${PIPESTATUS[0]}
 set -e
 
@@ -73,7 +74,7 @@ sed -n 's/^.*@@bench-csv: //p' "$out/console.log" >"$out/results.csv"
 {
 	sed -n '/^limits (MB\/s)/,/^$/p' "$out/console.log"
 	sed -n '/^throughput, MB\/s/,/^iio_bench: /p' "$out/console.log"
-} | grep -v '^@@' >"$out/summary.txt"
+} | grep -av -e '^@@' -e '^\[ *[0-9]*\.[0-9]*\] ' >"$out/summary.txt"
 rows=$(grep -c '^point,' "$out/results.csv" || true)
 log "results: $out/results.csv ($rows points), $out/summary.txt"
 
