@@ -85,7 +85,14 @@ int file_read(const char *path, char *buf, size_t size);
 int file_read_ll(const char *path, long long *val);
 long long mem_available(void);
 const char *size_str(size_t bytes, char *buf, size_t len);
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+#ifndef __printf
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#endif
+#ifndef __noreturn
+#define __noreturn	__attribute__((noreturn))
+#endif
+
+__printf(1, 2) __noreturn void die(const char *fmt, ...);
 
 /* ---- dev.c ---- */
 

@@ -78,7 +78,7 @@ static void cleanup(void)
 	max_bytes_restore();
 }
 
-static void usage(void)
+static void bad_usage(void)
 {
 	fprintf(stderr,
 		"usage: iio_bench [--quick] [--paths LIST] [--modes LIST] [--sizes LIST]\n"
@@ -185,11 +185,11 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->verbose = true;
 			break;
 		default:
-			usage();
+			bad_usage();
 		}
 	}
 	if (optind != argc)
-		usage();
+		bad_usage();
 
 	if (o->quick) {
 		/* a few sizes, one block count: every path, both modes */

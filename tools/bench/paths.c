@@ -35,6 +35,7 @@
 /* Memory left free when deciding whether a ring fits. */
 #define MEM_MARGIN	(128LL << 20)
 
+/* set by the signal handler: volatile sig_atomic_t, as C requires */
 static volatile sig_atomic_t deadline_hit;
 
 static void on_alarm(int sig)
