@@ -3,9 +3,10 @@
 # User entry points. The kernel build itself reads ./Kbuild.
 #
 #   make run        boot QEMU, create a virtual ADC, stream from it, report
-#   make check      build everything and run the whole test suite
+#   make check      build everything and run the whole test suite, on both
+#                   targets (TARGET=x86 or TARGET=versal: on one)
 #   make module     build iio_dmabuf.ko against KDIR (default: the test kernel)
-#   make qemu-run CMD='...' [EXTRA=DIR] [PERF=1] [MEM=MiB]
+#   make qemu-run CMD='...' [EXTRA=DIR] [PERF=1] [MEM=MiB] [TARGET=versal]
 #                   run CMD in the guest, module loaded (PERF=1: on the
 #                   performance kernel, 2 CPUs, TSC clock)
 #   make bench [QUICK=1]
@@ -18,6 +19,11 @@
 #                   every data path at once in the guest (tests/soak.c)
 #
 # KERNEL_SERIES selects the Debian linux-source series (default 7.3).
+#
+# TARGET selects the guest: x86 (QEMU's PC, the default) or versal (arm64,
+# QEMU's xlnx-versal-virt); `make check` without TARGET runs both. module,
+# lint, clean and qemu-run act on one target (x86 unless TARGET=versal);
+# run, bench, fuzz, soak and qemu-run PERF=1 are x86 only for now.
 
 KERNEL_SERIES ?= 7.3
 export KERNEL_SERIES
@@ -25,8 +31,28 @@ LLVM ?= -19
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 
+TARGET ?=
+ifneq ($(filter-out x86 versal,$(TARGET)),)
+$(error TARGET must be x86 or versal)
+endif
+# TARGET reaches neither the environment of the commands nor the kernel's
+# make: bindgen takes $TARGET for a target triple (the cargo build-script
+# convention). The scripts get it on their command line.
+unexport TARGET
+MAKEOVERRIDES := $(filter-out TARGET=%,$(MAKEOVERRIDES))
+# The one target of the commands that take one.
+ONE_TARGET := $(or $(TARGET),x86)
+KARCH := $(if $(filter versal,$(ONE_TARGET)),ARCH=arm64)
+ifeq ($(TARGET),versal)
+X86_ONLY := $(filter run bench fuzz soak,$(MAKECMDGOALS)) \
+	$(if $(filter 1,$(PERF)),$(filter qemu-run,$(MAKECMDGOALS)) PERF=1)
+ifneq ($(strip $(X86_ONLY)),)
+$(error make $(strip $(X86_ONLY)): x86 only for now, not TARGET=versal)
+endif
+endif
+
 # Only resolve (and maybe build) the test kernel when a target needs it.
-KDIR ?= $(shell scripts/build-kernel.sh)
+KDIR ?= $(shell TARGET=$(ONE_TARGET) scripts/build-kernel.sh)
 
 # The scripts run make themselves and read the output of some of it
 # (make -s kernelversion): run them without this make's flags, which
@@ -41,10 +67,10 @@ setup:
 	@$(SCRIPT) scripts/setup.sh
 
 module:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KARCH) LLVM=$(LLVM) modules
 
 lint:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 W=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KARCH) LLVM=$(LLVM) CLIPPY=1 W=1 modules
 	rustfmt --check --edition 2021 --config-path $(shell scripts/fetch-kernel.sh)/.rustfmt.toml \
 		src/iio_dmabuf_main.rs
 
@@ -52,11 +78,11 @@ unit:
 	cargo test --quiet
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(KARCH) LLVM=$(LLVM) clean
 	rm -rf target out
 
 check: setup
-	@$(SCRIPT) scripts/check.sh
+	@$(SCRIPT) TARGET=$(TARGET) scripts/check.sh
 
 run: setup
 	@$(SCRIPT) scripts/demo.sh
@@ -84,6 +110,6 @@ ifeq ($(PERF),1)
 	$(SCRIPT) scripts/qemu-run.sh --kdir "$$kdir" --module "$$ko" --cpus 2 --tsc \
 		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- "$$CMD"
 else
-	@$(SCRIPT) scripts/qemu-run.sh --kdir $(KDIR) --module iio_dmabuf.ko \
-		$(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- "$$CMD"
+	@$(SCRIPT) scripts/qemu-run.sh --target $(ONE_TARGET) --kdir $(KDIR) \
+		--module iio_dmabuf.ko $(if $(MEM),--mem $(MEM)) $(if $(EXTRA),--extra $(EXTRA)) -- "$$CMD"
 endif

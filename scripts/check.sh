@@ -9,6 +9,13 @@
 # build, every kselftest case run in the QEMU guest (as counted by
 # tests/run-all.sh) and the guest kernel log (clean, and read to its end).
 # README.md, "How make check counts", describes each rule.
+#
+# TARGET=x86 or TARGET=versal runs one target's kernel, module, test
+# programs and guest; without TARGET both run, one after the other, and
+# the closing line counts both. The host unit tests, rustfmt and
+# checkpatch do not depend on the target and run once. versal goes first:
+# the module is built in the source tree, and this leaves the tree's
+# iio_dmabuf.ko built for the default target, x86.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,9 +54,14 @@ finish() {
 	exit
 }
 
-kdir=$(scripts/build-kernel.sh) || { fail "test kernel build"; finish; }
-ksrc=$(scripts/fetch-kernel.sh 2>/dev/null)
-kmake=(make -C "$kdir" M="$top" LLVM=-19)
+case "${TARGET:-}" in
+'') targets=(versal x86) ;;
+x86 | versal) targets=("$TARGET") ;;
+*) echo "check: unknown TARGET '$TARGET' (x86 or versal; empty for both)" >&2; exit 2 ;;
+esac
+# Not for the builds: bindgen takes $TARGET for a target triple.
+unset TARGET
+ksrc=$(scripts/fetch-kernel.sh) || { fail "kernel source fetched"; finish; }
 
 # Host unit tests of the pure logic. Each test is a result; cargo's exit
 # status counts too (a build failure prints no test at all).
@@ -75,62 +87,97 @@ elif [ "$unit_pass" -eq 0 ]; then
 	fail "host unit tests ran"
 fi
 
-# Static checks. A forced rebuild, so that warnings show every time. The
-# old module goes first: a failed build must not leave one to boot.
-no_warnings() { # LOG: fails if the build log has a warning
-	! grep -E '(^|: )warning|^WARNING' "$1"
-}
-build_clean() {
-	rm -f iio_dmabuf.ko
-	"${kmake[@]}" clean >/dev/null 2>&1
-	"${kmake[@]}" "$@" modules >"$out/build.log" 2>&1 || { cat "$out/build.log"; return 1; }
-	no_warnings "$out/build.log"
-}
-# One build serves both: clippy-driver compiles the module too.
-check "module builds, rustc (W=1) and clippy clean" build_clean W=1 CLIPPY=1
+# Static checks that do not depend on the target.
 check "rustfmt clean" rustfmt --check --edition 2021 \
 	--config-path "$ksrc/.rustfmt.toml" src/iio_dmabuf_main.rs
 check "checkpatch clean (C helpers)" "$ksrc/scripts/checkpatch.pl" --no-tree \
 	--quiet --ignore SPDX_LICENSE_TAG -f src/helpers.c src/helpers.h
 
-# The test programs, built into an emptied directory: nothing from an
-# earlier build can run.
-rm -rf "$out/tests"
-check "test programs build" make -s -C tests KSRC="$ksrc" O="$out/tests"
+no_warnings() { # LOG: fails if the build log has a warning
+	! grep -E '(^|: )warning|^WARNING' "$1"
+}
+# A forced rebuild, so that warnings show every time. The old module goes
+# first: a failed build must not leave one to boot. The module is built
+# in the source tree for one target at a time (Kbuild rebuilds every
+# object whose command line changed when the target does).
+build_clean() {
+	rm -f iio_dmabuf.ko
+	"${kmake[@]}" clean >/dev/null 2>&1
+	"${kmake[@]}" "$@" modules >"$tout/build.log" 2>&1 || { cat "$tout/build.log"; return 1; }
+	no_warnings "$tout/build.log"
+}
 
-# One guest boot running them all, if everything it needs was just built.
-if [ ! -f iio_dmabuf.ko ]; then
-	fail "guest tests not run: the module did not build"
-	finish
-fi
-if [ ! -x "$out/tests/run-all.sh" ] || [ ! -s "$out/tests/tests.list" ]; then
-	fail "guest tests not run: the test programs did not build"
-	finish
-fi
-# Each program has its budget (tests/Makefile); the guest, their sum and
-# a margin.
-budget=$(awk '!/^#/ && NF { s += $2 } END { print s + 0 }' "$out/tests/tests.list")
-guest_timeout=$((budget + GUEST_MARGIN))
-printf '# guest time budget: %ss (test programs %ss, margin %ss)\n' \
-	"$guest_timeout" "$budget" "$GUEST_MARGIN"
-scripts/qemu-run.sh --kdir "$kdir" --module iio_dmabuf.ko \
-	--timeout "$guest_timeout" --tests "$out/tests" -- /tests/run-all.sh |
-	tee "$out/guest.log"
-summary=$(grep -aE '^run-all: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out/guest.log" | tail -n 1)
-if [ -n "$summary" ]; then
-	read -r g_pass g_fail g_skip < <(echo "$summary" | awk '{ print $2, $4, $6 }')
-	passed=$((passed + g_pass))
-	failed=$((failed + g_fail))
-	skipped=$((skipped + g_skip))
-	printf '# guest tests: %s passed, %s failed, %s skipped\n' "$g_pass" "$g_fail" "$g_skip"
-else
-	fail "guest test run finished"
-fi
-# qemu-run says "kernel log clean" only when the guest reached its end,
-# kmemleak scanned and no kernel report appeared.
-if grep -aqx 'qemu-run: kernel log clean' "$out/guest.log"; then
-	pass "guest kernel log clean and complete (no KASAN, lockdep, WARN, BUG, hang, kmemleak)"
-else
-	fail "guest kernel log clean and complete (no KASAN, lockdep, WARN, BUG, hang, kmemleak)"
-fi
+# run_target TARGET: the target's kernel, module build (with the static
+# checks of the compilers), test programs and guest run. The x86 target
+# keeps its files in out/, the versal one in out/versal/. Results are
+# named "TARGET: ...".
+run_target() {
+	local t=$1 kdir tout arch=() tests_args=() start=$SECONDS
+	case "$t" in
+	x86) tout=$out ;;
+	versal)
+		tout=$out/versal
+		arch=(ARCH=arm64)
+		local sysroot
+		sysroot=$(scripts/fetch-arm64-userland.sh) ||
+			{ fail "$t: arm64 userland fetched (busybox, libiio)"; return; }
+		tests_args=(CC=aarch64-linux-gnu-gcc LIBIIO_SYSROOT="$sysroot")
+		;;
+	esac
+	mkdir -p "$tout"
+	printf '# target %s\n' "$t"
+	kdir=$(TARGET=$t scripts/build-kernel.sh) || { fail "$t: test kernel build"; return; }
+	kmake=(make -C "$kdir" M="$top" "${arch[@]}" LLVM=-19)
+
+	# One build serves both: clippy-driver compiles the module too.
+	check "$t: module builds, rustc (W=1) and clippy clean" build_clean W=1 CLIPPY=1
+
+	# The test programs, built into an emptied directory: nothing from an
+	# earlier build can run.
+	rm -rf "$tout/tests"
+	check "$t: test programs build" make -s -C tests KSRC="$ksrc" O="$tout/tests" \
+		"${tests_args[@]}"
+
+	# One guest boot running them all, if everything it needs was just built.
+	if [ ! -f iio_dmabuf.ko ]; then
+		fail "$t: guest tests not run: the module did not build"
+		return
+	fi
+	if [ ! -x "$tout/tests/run-all.sh" ] || [ ! -s "$tout/tests/tests.list" ]; then
+		fail "$t: guest tests not run: the test programs did not build"
+		return
+	fi
+	# Each program has its budget (tests/Makefile); the guest, their sum and
+	# a margin.
+	local budget guest_timeout summary g_pass g_fail g_skip
+	budget=$(awk '!/^#/ && NF { s += $2 } END { print s + 0 }' "$tout/tests/tests.list")
+	guest_timeout=$((budget + GUEST_MARGIN))
+	printf '# %s guest time budget: %ss (test programs %ss, margin %ss)\n' \
+		"$t" "$guest_timeout" "$budget" "$GUEST_MARGIN"
+	scripts/qemu-run.sh --target "$t" --kdir "$kdir" --module iio_dmabuf.ko \
+		--timeout "$guest_timeout" --tests "$tout/tests" -- /tests/run-all.sh |
+		tee "$tout/guest.log"
+	summary=$(grep -aE '^run-all: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$tout/guest.log" | tail -n 1)
+	if [ -n "$summary" ]; then
+		read -r g_pass g_fail g_skip < <(echo "$summary" | awk '{ print $2, $4, $6 }')
+		passed=$((passed + g_pass))
+		failed=$((failed + g_fail))
+		skipped=$((skipped + g_skip))
+		printf '# %s guest tests: %s passed, %s failed, %s skipped\n' "$t" "$g_pass" "$g_fail" "$g_skip"
+	else
+		fail "$t: guest test run finished"
+	fi
+	# qemu-run says "kernel log clean" only when the guest reached its end,
+	# kmemleak scanned and no kernel report appeared.
+	if grep -aqx 'qemu-run: kernel log clean' "$tout/guest.log"; then
+		pass "$t: guest kernel log clean and complete (no KASAN, lockdep, WARN, BUG, hang, kmemleak)"
+	else
+		fail "$t: guest kernel log clean and complete (no KASAN, lockdep, WARN, BUG, hang, kmemleak)"
+	fi
+	printf '# target %s took %ss (kernel, module, test programs, guest)\n' "$t" $((SECONDS - start))
+}
+
+for t in "${targets[@]}"; do
+	run_target "$t"
+done
 finish

@@ -24,6 +24,13 @@
 # clocksource (4 ms steps at HZ=250); under TCG the guest's TSC counts at
 # the host's rate.
 #
+# --target x86|versal (default: $TARGET, else x86) picks the machine:
+# x86 boots bzImage on qemu-system-x86_64 (console ttyS0); versal boots
+# the arm64 Image on qemu-system-aarch64 -M xlnx-versal-virt (two
+# Cortex-A72, PL011 console ttyAMA0, the ZynqMP DMA engine), always under
+# TCG, with the arm64 busybox of scripts/fetch-arm64-userland.sh. KDIR,
+# --kernel and the modules must be built for that target.
+#
 # Environment: QEMU_ACCEL=tcg (default) | kvm | auto (probe KVM once, cache
 # the verdict, fall back to TCG); IIO_DMABUF_CACHE (cache directory).
 set -euo pipefail
@@ -38,16 +45,18 @@ die() {
 	exit 2
 }
 usage() {
-	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--tsc] [--append ARGS] -- CMD..." >&2
+	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--target x86|versal] [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--tsc] [--append ARGS] -- CMD..." >&2
 	exit 2
 }
 
 kdir='' tests='' extra='' timeout_s=900 logfile='' mem=1024 append='' kernel=''
 cpus='' tsc=0
 modules=()
+target=${TARGET:-x86}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kdir) kdir=${2:?}; shift 2 ;;
+	--target) target=${2:?}; shift 2 ;;
 	--kernel) kernel=${2:?}; shift 2 ;;
 	--mem) mem=${2:?}; shift 2 ;;
 	--append) append=${2:?}; shift 2 ;;
@@ -63,6 +72,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || usage
+case "$target" in
+x86 | versal) export TARGET=$target ;; # for build-kernel.sh (--kernel)
+*) die "--target must be x86 or versal" ;;
+esac
 case "$kernel" in
 '') ;;
 test) kdir=$("$here/build-kernel.sh") ;;
@@ -80,12 +93,35 @@ case "$cpus" in
 esac
 cmd="$*"
 
-bzimage=$kdir/arch/x86/boot/bzImage
+# The machine: kernel image, QEMU and machine, console, userland.
+case "$target" in
+x86)
+	bzimage=$kdir/arch/x86/boot/bzImage
+	qemu_machine=(qemu-system-x86_64)
+	console=ttyS0
+	;;
+versal)
+	bzimage=$kdir/arch/arm64/boot/Image
+	qemu_machine=(qemu-system-aarch64 -M xlnx-versal-virt)
+	console=ttyAMA0
+	[ "$tsc" = 0 ] || die "--tsc is for the x86 target"
+	[ -z "$cpus" ] || die "--cpus is for the x86 target"
+	# The machine's fixed CPUs: two Cortex-A72 (Linux's) and two
+	# Cortex-R5F (held in reset).
+	smp=4
+	# An arm64 guest on this host is emulated whatever QEMU_ACCEL says.
+	QEMU_ACCEL=tcg
+	;;
+esac
 [ -f "$bzimage" ] || die "no kernel image: $bzimage"
 kver=$(cat "$kdir/include/config/kernel.release")
 moddir=$kdir/modinst/lib/modules/$kver
 [ -d "$moddir" ] || die "no installed modules: $moddir"
-busybox=$(command -v busybox || true)
+if [ "$target" = versal ]; then
+	busybox=$("$here/fetch-arm64-userland.sh")/bin/busybox
+else
+	busybox=$(command -v busybox || true)
+fi
 [ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
 for m in "${modules[@]}"; do [ -f "$m" ] || die "no such module: $m"; done
 for d in "$tests" "$extra"; do [ -z "$d" ] || [ -d "$d" ] || die "no such directory: $d"; done
@@ -133,9 +169,9 @@ host_tsc_khz() {
 	awk -v m="$mhz" 'BEGIN { printf "%d\n", m * 1000 }'
 }
 [ "$tsc" = 0 ] || append="tsc_early_khz=$(host_tsc_khz) tsc=reliable${append:+ $append}"
-cmdline="console=ttyS0 loglevel=7 panic=-1 printk.time=1${append:+ $append}"
+cmdline="console=$console loglevel=7 panic=-1 printk.time=1${append:+ $append}"
 # No NIC: the guest needs none and it saves the iPXE option ROM's boot time.
-qemu_base=(qemu-system-x86_64 -m "$mem" -smp "$smp" -nographic -no-reboot
+qemu_base=("${qemu_machine[@]}" -m "$mem" -smp "$smp" -nographic -no-reboot
 	-monitor none -serial stdio -nic none
 	-kernel "$bzimage" -initrd "$work/initramfs.cpio.gz")
 
