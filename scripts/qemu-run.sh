@@ -5,7 +5,7 @@
 #
 # usage: scripts/qemu-run.sh (--kdir KDIR | --kernel test|perf)
 #            [--module FILE.ko]... [--tests DIR] [--extra DIR]
-#            [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--tsc]
+#            [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--[no-]tsc]
 #            [--append ARGS] -- CMD...
 #
 # --kernel test|perf boots the cached test or performance kernel
@@ -15,14 +15,16 @@
 # arguments. A kernel built without kmemleak (the performance kernel) is
 # not scanned for leaks: the verdict then says so instead of failing.
 #
-# Two options make the guest a fairer machine for timing (make bench):
+# The x86 guest has 2 CPUs and the host's TSC by default (tests of
+# concurrent calls need two CPUs to race; timing wants a fine clock).
 # --cpus N gives it N CPUs as N sockets: our kernels have no ACPI and
 # find CPUs in the BIOS's MP table, which lists one core per socket, so
-# the default "-smp 2" boots them on one CPU. --tsc gives the guest the
+# a plain "-smp 2" boots them on one CPU. The TSC: the guest is told the
 # host's TSC frequency (tsc_early_khz=, tsc=reliable): without ACPI it
 # has no timer to calibrate the TSC against and falls back to the jiffies
 # clocksource (4 ms steps at HZ=250); under TCG the guest's TSC counts at
-# the host's rate.
+# the host's rate. --tsc is accepted for older callers (it is the
+# default); --no-tsc leaves the guest on jiffies.
 #
 # --target x86|versal (default: $TARGET, else x86) picks the machine:
 # x86 boots bzImage on qemu-system-x86_64 (console ttyS0); versal boots
@@ -45,12 +47,12 @@ die() {
 	exit 2
 }
 usage() {
-	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--target x86|versal] [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--tsc] [--append ARGS] -- CMD..." >&2
+	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--target x86|versal] [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--[no-]tsc] [--append ARGS] -- CMD..." >&2
 	exit 2
 }
 
 kdir='' tests='' extra='' timeout_s=900 logfile='' mem=1024 append='' kernel=''
-cpus='' tsc=0
+cpus='' tsc=''
 modules=()
 target=${TARGET:-x86}
 while [ $# -gt 0 ]; do
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--append) append=${2:?}; shift 2 ;;
 	--cpus) cpus=${2:?}; shift 2 ;;
 	--tsc) tsc=1; shift ;;
+	--no-tsc) tsc=0; shift ;;
 	--module) modules+=("${2:?}"); shift 2 ;;
 	--tests) tests=${2:?}; shift 2 ;;
 	--extra) extra=${2:?}; shift 2 ;;
@@ -87,7 +90,7 @@ case "$mem" in
 '' | *[!0-9]*) die "--mem takes a size in MiB" ;;
 esac
 case "$cpus" in
-'') smp=2 ;;
+'') smp="2,sockets=2,cores=1,threads=1" ;;
 *[!0-9]* | 0) die "--cpus takes a number of CPUs" ;;
 *) smp="$cpus,sockets=$cpus,cores=1,threads=1" ;;
 esac
@@ -104,7 +107,7 @@ versal)
 	bzimage=$kdir/arch/arm64/boot/Image
 	qemu_machine=(qemu-system-aarch64 -M xlnx-versal-virt)
 	console=ttyAMA0
-	[ "$tsc" = 0 ] || die "--tsc is for the x86 target"
+	[ -z "$tsc" ] || die "--tsc and --no-tsc are for the x86 target"
 	[ -z "$cpus" ] || die "--cpus is for the x86 target"
 	# The machine's fixed CPUs: two Cortex-A72 (Linux's) and two
 	# Cortex-R5F (held in reset).
@@ -168,7 +171,7 @@ host_tsc_khz() {
 	[ -n "$mhz" ] || die "--tsc: cannot tell the host's TSC frequency"
 	awk -v m="$mhz" 'BEGIN { printf "%d\n", m * 1000 }'
 }
-[ "$tsc" = 0 ] || append="tsc_early_khz=$(host_tsc_khz) tsc=reliable${append:+ $append}"
+[ "$target" != x86 ] || [ "$tsc" = 0 ] || append="tsc_early_khz=$(host_tsc_khz) tsc=reliable${append:+ $append}"
 cmdline="console=$console loglevel=7 panic=-1 printk.time=1${append:+ $append}"
 # No NIC: the guest needs none and it saves the iPXE option ROM's boot time.
 qemu_base=("${qemu_machine[@]}" -m "$mem" -smp "$smp" -nographic -no-reboot

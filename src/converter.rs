@@ -176,6 +176,23 @@ struct HwState {
     checker: RampChecker,
 }
 
+impl HwState {
+    /// `lost` scans found no block: overruns (ADC) or underruns (DAC, whose
+    /// check starts over after the gap).
+    fn count_lost(&mut self, role: Role, lost: u64) {
+        if lost == 0 {
+            return;
+        }
+        match role {
+            Role::Adc => self.overruns += lost,
+            Role::Dac => {
+                self.checker.resync();
+                self.underruns += lost;
+            }
+        }
+    }
+}
+
 /// The virtual hardware of one converter.
 #[pin_data]
 pub(crate) struct Converter {
@@ -211,12 +228,16 @@ impl Hardware for Source {
 }
 
 /// The DAC's hardware: checks what it plays against the ramp.
-struct Sink {
+struct Sink<'a> {
     layout: ScanLayout,
     checker: RampChecker,
+    /// Where the counts are published, after each check: before the block
+    /// checked completes, so that whoever sees its fence signalled reads
+    /// counts that include it.
+    hw: &'a SpinLockIrq<HwState>,
 }
 
-impl Hardware for Sink {
+impl Hardware for Sink<'_> {
     fn fill<S: ByteSink + ?Sized>(&mut self, _out: &mut S, _chunk: Chunk) {}
 
     fn check<S: ByteSource + ?Sized>(&mut self, data: &S, chunk: Chunk) {
@@ -224,6 +245,7 @@ impl Hardware for Sink {
             self.checker.resync();
         }
         self.checker.check(data, &self.layout);
+        self.hw.lock().checker = self.checker;
     }
 }
 
@@ -336,7 +358,6 @@ impl WorkItem for Converter {
     /// with itself.
     fn run(this: Arc<Self>) {
         let mut hw = this.hw.lock();
-        let checker = hw.checker;
         let Some(run) = hw.run.as_mut() else {
             return;
         };
@@ -349,9 +370,13 @@ impl WorkItem for Converter {
         );
         let (clock, layout, waveform, base) =
             (run.clock, run.layout, run.waveform, run.timestamp_base);
+        // Lost before the scans this run moves: counted before their
+        // blocks complete, as the counts below and in `Sink`.
+        hw.count_lost(this.role, due.lost);
+        let checker = hw.checker;
         // Not held while blocks complete: that drops file references.
         drop(hw);
-        let (completed, stalled, checker) = match this.role {
+        let (completed, stalled) = match this.role {
             Role::Adc => {
                 let mut source = Source {
                     layout,
@@ -359,31 +384,33 @@ impl WorkItem for Converter {
                     clock,
                     timestamp_base: base,
                 };
-                let (completed, stalled) = BlockBuffer::transfer(
+                BlockBuffer::transfer(
                     &this.buffer,
                     due.first,
                     due.count,
                     layout.scan_bytes,
                     &mut source,
-                );
-                (completed, stalled, checker)
+                )
             }
             Role::Dac => {
-                let mut sink = Sink { layout, checker };
-                let (completed, stalled) = BlockBuffer::transfer(
+                let mut sink = Sink {
+                    layout,
+                    checker,
+                    hw: &this.hw,
+                };
+                BlockBuffer::transfer(
                     &this.buffer,
                     due.first,
                     due.count,
                     layout.scan_bytes,
                     &mut sink,
-                );
-                (completed, stalled, sink.checker)
+                )
             }
         };
         let mut hw = this.hw.lock();
         // With no block to take them, the scans due meanwhile are lost
         // too: the converter does not wait for blocks.
-        let mut lost = due.lost + stalled;
+        let mut lost = stalled;
         if stalled > 0 {
             if let Some(run) = hw.run.as_mut() {
                 lost += run.clock.drop_due(now);
@@ -395,16 +422,7 @@ impl WorkItem for Converter {
         // already queued, the reference comes back: dropped after unlock.)
         let _queued = (due.more && stalled == 0 && hw.run.is_some())
             .then(|| workqueue::system_highpri().enqueue(this.clone()));
-        match this.role {
-            Role::Adc => hw.overruns += lost,
-            Role::Dac => {
-                hw.checker = checker;
-                if lost > 0 {
-                    hw.checker.resync();
-                }
-                hw.underruns += lost;
-            }
-        }
+        hw.count_lost(this.role, lost);
         drop(hw);
         if completed > 0 {
             // Readers (ADC) or writers (DAC) may proceed.

@@ -1885,6 +1885,54 @@ TEST_F_TIMEOUT(dac, raw_holds_until_played, 60)
 	}
 }
 
+#define CF_SCANS	32768	/* 512 KiB blocks: MAXB of them in one run */
+#define CF_FREQ		500000000
+#define CF_ROUNDS	8
+
+/*
+ * The counts include a block once its fence has signalled: whoever waits
+ * for block i and then reads scans_consumed sees at least i + 1 blocks.
+ * At 500 MSPS one run of the engine plays all MAXB blocks, so counts
+ * published at the end of the run would be stale for all but the last.
+ */
+TEST_F_TIMEOUT(dac, counted_before_fence, 120)
+{
+	const size_t bytes = (size_t)CF_SCANS * SCAN;
+	struct dac_counters c;
+	int i, r, stale = 0, seen = 0;
+
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, CF_FREQ, 0, 0));
+	OPEN_CHARDEV();
+	ALLOC_BLOCKS(MAXB, bytes);
+	for (r = 0; r < CF_ROUNDS; r++) {
+		for (i = 0; i < MAXB; i++) {
+			FILL_OK(i, (uint64_t)i * CF_SCANS, CF_SCANS);
+			ENQUEUE_OK(i, 0, bytes);
+		}
+		ASSERT_EQ(0, inst_buffer_enable(&self->d));
+		for (i = 0; i < MAXB; i++) {
+			ASSERT_EQ(1, poll_events(self->blk[i].fd, POLLOUT,
+						 10000)) {
+				TH_LOG("round %d: block %d not played", r, i);
+			}
+			COUNTERS_OK(&c);
+			seen++;
+			if (c.consumed < (long long)(i + 1) * CF_SCANS) {
+				if (!stale)
+					DIAG("counted_before_fence: round %d, block %d signalled, scans_consumed %lld < %d",
+					     r, i, c.consumed,
+					     (i + 1) * CF_SCANS);
+				stale++;
+			}
+		}
+		EXPECT_EQ(0, c.mismatches);
+		ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	}
+	DIAG("counted_before_fence: %d of %d counts read after a fence were stale",
+	     stale, seen);
+	EXPECT_EQ(0, stale);
+}
+
 /* ------------------------------------------------------------------ */
 /* 10. rmdir with blocks queued / attached                             */
 /* ------------------------------------------------------------------ */

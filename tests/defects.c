@@ -878,6 +878,7 @@ static void attacher_run(struct attacher *s, int bfd, int dfd)
 TEST_F_TIMEOUT(defects, attach_races_enable, 120)
 {
 	int devfd, bfd, dfd, memfd, status = 0, toggles = 0, errs = 0, ret;
+	int last_err = 0;
 	struct attacher *s;
 	bool hung = false;
 	char en[PATH_MAX];
@@ -906,7 +907,10 @@ TEST_F_TIMEOUT(defects, attach_races_enable, 120)
 	end = now_s() + AR_SECONDS;
 	while (now_s() < end) {
 		ret = sysfs_write(en, "1");
-		errs += ret != 0;
+		if (ret) {
+			errs++;
+			last_err = ret;
+		}
 		sysfs_write(en, "0");
 		toggles++;
 		if (__atomic_load_n(&s->in_call, __ATOMIC_SEQ_CST) &&
@@ -918,8 +922,8 @@ TEST_F_TIMEOUT(defects, attach_races_enable, 120)
 	__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
 	if (!hung && wait_child(pid, (int)(AR_STUCK_S * 2000), &status))
 		hung = true;
-	DIAG("attach_races_enable: %d enables (%d failed); ATTACH: %ld calls, %ld ok, %ld EBUSY, %ld other (last %s)",
-	     toggles, errs, s->calls, s->ok, s->busy, s->other,
+	DIAG("attach_races_enable: %d enables (%d failed, last %s); ATTACH: %ld calls, %ld ok, %ld EBUSY, %ld other (last %s)",
+	     toggles, errs, errs ? strerror(-last_err) : "-", s->calls, s->ok, s->busy, s->other,
 	     s->other ? strerror(s->other_err) : "-");
 	if (hung) {
 		log_task("the ATTACHing child", pid);

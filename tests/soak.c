@@ -325,7 +325,7 @@ static void seed_loop(struct stream *s)
 	/* the DAC's last fence signalled; the ADC still has blocks */
 	if (inst_read_ll(&s->a, "overruns", &s->ov1))
 		STREAM_FAIL(s, "reading overruns");
-	/* scans_consumed may lag its fence by a tick */
+	/* counted before the fence signalled: no wait needed, none harmful */
 	dac_wait_consumed(&s->d, s->queued, 2000, &s->dc);
 	sleep_ms(200);
 	read_dac_end(s);

@@ -141,21 +141,33 @@ pub(super) fn enable(buf: &Buffer<BlockBuffer>) -> Result {
     let this = buf.data();
     let _fileio = this.fileio.lock();
     let scan_bytes = buf.bytes_per_datum();
-    let plan = this.queue.lock().engine.plan_enable(scan_bytes);
-    let mut fresh = match plan.map_err(refusal)? {
-        Plan::Ready => KVec::new(),
-        Plan::NeedBlocks => allocate(buf, scan_bytes)?,
-    };
-    let mut fresh = fresh.drain_all();
     let flush_bytes = buf.watermark().saturating_mul(scan_bytes);
-    // Re-checked under the lock: a DMABUF user may have come meanwhile.
-    let enabled = this
+    let mut plan = this
         .queue
         .lock()
         .engine
-        .enable(&mut fresh, scan_bytes, flush_bytes);
-    // Blocks replaced, and fresh ones not taken, go here.
-    drop(fresh);
-    reap(this);
-    enabled.map_err(refusal)
+        .plan_enable(scan_bytes)
+        .map_err(refusal)?;
+    // At most twice: a commit given blocks never asks for more.
+    loop {
+        let mut blocks = match plan {
+            Plan::Ready => None,
+            Plan::NeedBlocks => Some(allocate(buf, scan_bytes)?),
+        };
+        let mut fresh = blocks.as_mut().map(|b| b.drain_all());
+        // Re-checked under the lock: DMABUF users may have come or gone.
+        let committed = this
+            .queue
+            .lock()
+            .engine
+            .enable(fresh.as_mut(), scan_bytes, flush_bytes);
+        // Blocks replaced, and fresh ones not taken, go here.
+        drop(fresh);
+        drop(blocks);
+        reap(this);
+        plan = committed.map_err(refusal)?;
+        if plan == Plan::Ready {
+            return Ok(());
+        }
+    }
 }

@@ -12,7 +12,7 @@
 use super::buf::{DmaBuf, KernelMapping};
 use crate::{
     bindings,
-    engine::span::{low_bytes, scan_use, scans_fit, widen, ByteSink, ByteSource},
+    engine::span::{low_bytes, scans_fit, widen, ByteSink, ByteSource},
 };
 use core::marker::PhantomData;
 use kernel::{ffi, prelude::*, sync::Arc};
@@ -187,35 +187,18 @@ impl ByteSink for SharedSpan<'_> {
         at: usize,
         count: usize,
         stride: usize,
-        stamp_at: Option<usize>,
-        mut next: impl FnMut() -> (u64, i64),
+        mut next: impl FnMut() -> u64,
     ) {
-        if !scans_fit(self.len, at, count, stride, scan_use::<B>(stamp_at)) {
+        if !scans_fit(self.len, at, count, stride, B) {
             return;
         }
         let mut scan = self.start.wrapping_add(at);
-        match stamp_at {
-            Some(stamp) => {
-                for _ in 0..count {
-                    let (word, ts) = next();
-                    // SAFETY: Every scan's first `B` bytes and its stamp's
-                    // 8 are in the span (checked above), which the type
-                    // invariant makes ours alone; unaligned raw stores.
-                    unsafe {
-                        scan.cast::<[u8; B]>().write_unaligned(low_bytes(word));
-                        scan.add(stamp).cast::<i64>().write_unaligned(ts.to_le());
-                    }
-                    scan = scan.wrapping_add(stride);
-                }
-            }
-            None => {
-                for _ in 0..count {
-                    let (word, _) = next();
-                    // SAFETY: As above, without a stamp.
-                    unsafe { scan.cast::<[u8; B]>().write_unaligned(low_bytes(word)) };
-                    scan = scan.wrapping_add(stride);
-                }
-            }
+        for _ in 0..count {
+            // SAFETY: Every scan's `B` bytes from `at` are in the span
+            // (checked above), which the type invariant makes ours alone;
+            // an unaligned raw store.
+            unsafe { scan.cast::<[u8; B]>().write_unaligned(low_bytes(next())) };
+            scan = scan.wrapping_add(stride);
         }
     }
 }

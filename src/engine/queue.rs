@@ -706,17 +706,26 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
     /// the blocks already there (output, see [`Self::plan_enable`]) or the
     /// ones taken from `fresh`. `flush_bytes` is the input watermark in
     /// bytes.
+    ///
+    /// `fresh` is `None` when [`Self::plan_enable`] said [`Plan::Ready`].
+    /// If blocks are needed by now (the DMABUF users left, or took the
+    /// written output blocks, since that plan), nothing is committed and
+    /// the answer is [`Plan::NeedBlocks`]: allocate and commit again.
+    /// [`Plan::Ready`] means enabled.
     pub fn enable(
         &mut self,
-        fresh: &mut impl Iterator<Item = Block<F>>,
+        fresh: Option<&mut impl Iterator<Item = Block<F>>>,
         scan_bytes: usize,
         flush_bytes: usize,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Plan, Refusal> {
         if let Mode::Dmabuf { enabled, .. } = &mut self.mode {
             *enabled = true;
-            return Ok(());
+            return Ok(Plan::Ready);
         }
         if self.plan_enable(scan_bytes)? == Plan::NeedBlocks {
+            let Some(fresh) = fresh else {
+                return Ok(Plan::NeedBlocks);
+            };
             if !self.room_to_bury_all() {
                 return Err(Refusal::Busy);
             }
@@ -731,7 +740,7 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
         }
         self.flush_bytes = flush_bytes.max(1);
         self.mode = Mode::Fileio { enabled: true };
-        Ok(())
+        Ok(Plan::Ready)
     }
 
     /// Takes new fileio blocks from `fresh`, as many as a ring holds:
@@ -1158,7 +1167,9 @@ mod tests {
         buf(key, Owner::Mainline, size)
     }
 
-    fn kernel_blocks(n: usize, size: usize) -> std::vec::IntoIter<Block<Vec<u8>>> {
+    type Blocks = std::vec::IntoIter<Block<Vec<u8>>>;
+
+    fn kernel_blocks(n: usize, size: usize) -> Blocks {
         (0..n)
             .map(|_| Block::new(vec![0; size], size))
             .collect::<Vec<_>>()
@@ -1241,10 +1252,13 @@ mod tests {
         let mut e = engine(Direction::In);
         assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
         assert_eq!(
-            e.enable(&mut kernel_blocks(0, 8), 2, 4),
+            e.enable(Some(&mut kernel_blocks(0, 8)), 2, 4),
             Err(Refusal::Invalid)
         );
-        e.enable(&mut kernel_blocks(2, 8), 2, usize::MAX).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 8)), 2, usize::MAX),
+            Ok(Plan::Ready)
+        );
         assert!(matches!(run(&mut e, 6, 2), Outcome::Requeued));
         assert_eq!(e.available(), 0);
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
@@ -1262,7 +1276,10 @@ mod tests {
     #[test]
     fn fileio_input_flushes_at_the_watermark() {
         let mut e = engine(Direction::In);
-        e.enable(&mut kernel_blocks(2, 8), 2, 4).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 8)), 2, 4),
+            Ok(Plan::Ready)
+        );
         assert!(matches!(run(&mut e, 2, 2), Outcome::Requeued));
         assert_eq!(e.available(), 0);
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
@@ -1276,7 +1293,10 @@ mod tests {
         // Watermark 1 scan: the first scan is handed over at once; with
         // it unread, later blocks fill whole.
         let mut e = engine(Direction::In);
-        e.enable(&mut kernel_blocks(4, 8), 2, 2).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(4, 8)), 2, 2),
+            Ok(Plan::Ready)
+        );
         assert!(matches!(run(&mut e, 2, 2), Outcome::Ready));
         for _ in 0..3 {
             for _ in 0..3 {
@@ -1291,14 +1311,17 @@ mod tests {
     fn enable_takes_no_more_blocks_than_a_ring_holds() {
         let mut e = engine(Direction::In);
         let mut fresh = kernel_blocks(MAX_BLOCKS + 3, 4);
-        e.enable(&mut fresh, 2, 4).unwrap();
+        assert_eq!(e.enable(Some(&mut fresh), 2, 4), Ok(Plan::Ready));
         assert_eq!(fresh.len(), 3);
     }
 
     #[test]
     fn dmabuf_user_and_fileio_exclude_each_other() {
         let mut e = engine(Direction::In);
-        e.enable(&mut kernel_blocks(2, 8), 2, 8).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 8)), 2, 8),
+            Ok(Plan::Ready)
+        );
         assert_eq!(e.open_chardev(), Err(Refusal::Busy));
         assert_eq!(e.attach(), Err(Refusal::Busy));
         let _ = run(&mut e, 8, 2);
@@ -1321,11 +1344,38 @@ mod tests {
         assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
         e.open_chardev().unwrap();
         let mut fresh = kernel_blocks(3, 8);
-        e.enable(&mut fresh, 2, 8).unwrap();
+        assert_eq!(e.enable(Some(&mut fresh), 2, 8), Ok(Plan::Ready));
         assert_eq!(fresh.len(), 3);
         assert!(e.enabled());
         assert!(e.dmabuf_in_use());
         assert!(matches!(e.take_for_write(2), Err(Refusal::Busy)));
+    }
+
+    #[test]
+    fn enable_planned_ready_needs_blocks_once_the_dmabuf_user_left() {
+        let mut e = engine(Direction::In);
+        e.attach().unwrap();
+        assert_eq!(e.plan_enable(2), Ok(Plan::Ready));
+        // The last DMABUF user leaves between the plan and the commit.
+        e.detach();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::NeedBlocks));
+        assert!(!e.enabled());
+        assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 8)), 2, 4),
+            Ok(Plan::Ready)
+        );
+        assert!(e.enabled());
+        // Output written before the enable, taken by a DMABUF user that
+        // came and went since the plan.
+        let mut e = engine(Direction::Out);
+        e.install_out_blocks(&mut kernel_blocks(2, 4), 2).unwrap();
+        assert_eq!(e.plan_enable(2), Ok(Plan::Ready));
+        e.attach().unwrap();
+        e.detach();
+        assert_eq!(reap(&mut e).1, 2);
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::NeedBlocks));
+        assert!(!e.enabled());
     }
 
     #[test]
@@ -1342,7 +1392,7 @@ mod tests {
         e.install_out_blocks(&mut kernel_blocks(2, 16), 16).unwrap();
         assert_eq!(reap(&mut e).1, 2);
         assert_eq!(e.plan_enable(16), Ok(Plan::Ready));
-        e.enable(&mut kernel_blocks(0, 0), 16, 16).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 16, 16), Ok(Plan::Ready));
         assert!(matches!(e.take_for_hardware(), Head::Stalled));
     }
 
@@ -1350,7 +1400,7 @@ mod tests {
     fn output_disable_drops_unplayed_data_and_late_writer_blocks() {
         let mut e = engine(Direction::Out);
         e.install_out_blocks(&mut kernel_blocks(2, 4), 2).unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         let held = e.take_for_write(2).unwrap().unwrap();
         let b = e.take_for_write(2).unwrap().unwrap();
         assert!(e.submit_written(b, 4).is_none());
@@ -1365,11 +1415,17 @@ mod tests {
     #[test]
     fn reader_holding_a_block_across_re_enable_gives_it_back_to_free() {
         let mut e = engine(Direction::In);
-        e.enable(&mut kernel_blocks(2, 4), 2, 4).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 4)), 2, 4),
+            Ok(Plan::Ready)
+        );
         let _ = run(&mut e, 4, 2);
         let held = e.take_for_read().unwrap().unwrap();
         e.disable();
-        e.enable(&mut kernel_blocks(2, 4), 2, 4).unwrap();
+        assert_eq!(
+            e.enable(Some(&mut kernel_blocks(2, 4)), 2, 4),
+            Ok(Plan::Ready)
+        );
         assert_eq!(reap(&mut e).1, 1);
         // The old block does not join the new set.
         assert!(e.return_after_read(held, 4).is_some());
@@ -1390,7 +1446,7 @@ mod tests {
             refused(e.submit_dmabuf(seed(1, 8))),
             Some(Refusal::AlreadyQueued)
         );
-        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 8), Ok(Plan::Ready));
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
@@ -1406,7 +1462,7 @@ mod tests {
     fn queue_room_counts_the_active_block_and_the_graveyard() {
         let mut e = engine(Direction::In);
         e.attach().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 8), Ok(Plan::Ready));
         for k in 0..MAX_BLOCKS {
             e.submit_dmabuf(mainline(k, 8)).ok().unwrap();
         }
@@ -1454,7 +1510,7 @@ mod tests {
         let mut e = engine(Direction::In);
         e.open_chardev().unwrap();
         e.submit_dmabuf(seed(7, 8)).ok().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 8), Ok(Plan::Ready));
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
         };
@@ -1473,7 +1529,7 @@ mod tests {
         let mut e = engine(Direction::In);
         e.open_chardev().unwrap();
         e.attach().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 8).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 8), Ok(Plan::Ready));
         e.submit_dmabuf(mainline(1, 8)).ok().unwrap();
         let Head::Active(entry) = e.take_for_hardware() else {
             panic!()
@@ -1516,7 +1572,7 @@ mod tests {
     fn a_block_after_a_cyclic_one_ends_its_repetition_not_its_fence() {
         let mut e = engine(Direction::Out);
         e.open_chardev().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         e.submit_dmabuf(seed(1, 4).cyclic()).ok().unwrap();
         assert!(matches!(run(&mut e, 4, 2), Outcome::Requeued));
         e.submit_dmabuf(seed(2, 4)).ok().unwrap();
@@ -1547,7 +1603,7 @@ mod tests {
     fn cyclic_block_repeats_until_abort_and_excludes_others() {
         let mut e = engine(Direction::Out);
         e.attach().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         let mut input = engine(Direction::In);
         input.attach().unwrap();
         assert_eq!(input.can_submit_key(1, true), Err(Refusal::Invalid));
@@ -1565,7 +1621,7 @@ mod tests {
         };
         assert_eq!(b.passes, 3);
         // A cyclic block may follow others, but not another cyclic one.
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         e.submit_dmabuf(mainline(3, 4)).ok().unwrap();
         e.submit_dmabuf(mainline(4, 4).cyclic()).ok().unwrap();
         assert_eq!(
@@ -1588,14 +1644,14 @@ mod tests {
     fn unready_head_stalls_and_failed_head_completes() {
         let mut e = engine(Direction::Out);
         e.open_chardev().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         let mut b = seed(1, 4);
         b.data.ready = Readiness::Waiting;
         e.submit_dmabuf(b).ok().unwrap();
         assert!(matches!(e.take_for_hardware(), Head::Stalled));
         let mut e2 = engine(Direction::Out);
         e2.open_chardev().unwrap();
-        e2.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e2.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         let mut b = seed(2, 4);
         b.data.ready = Readiness::Failed;
         e2.submit_dmabuf(b).ok().unwrap();
@@ -1609,7 +1665,7 @@ mod tests {
         e.attach().unwrap();
         e.attach().unwrap();
         e.open_chardev().unwrap();
-        e.enable(&mut kernel_blocks(0, 0), 2, 4).unwrap();
+        assert_eq!(e.enable(None::<&mut Blocks>, 2, 4), Ok(Plan::Ready));
         e.detach();
         e.detach();
         e.close_chardev();

@@ -48,17 +48,15 @@ pub trait ByteSink {
     /// Stores `bytes` at byte `at`. Callers stay in bounds.
     fn put<const N: usize>(&mut self, at: usize, bytes: [u8; N]);
 
-    /// Stores `count` scans `stride` bytes apart from byte `at`: the low
-    /// `B` bytes of the word `next` gives at the start of each and, with
-    /// `stamp_at`, the stamp it gives at that offset. Stores nothing
-    /// unless they all fit.
+    /// Stores `count` words `stride` bytes apart from byte `at`: the low
+    /// `B` bytes of each word `next` gives (samples, or 8 for a stamp).
+    /// Stores nothing unless they all fit.
     fn put_scans<const B: usize>(
         &mut self,
         at: usize,
         count: usize,
         stride: usize,
-        stamp_at: Option<usize>,
-        next: impl FnMut() -> (u64, i64),
+        next: impl FnMut() -> u64,
     );
 }
 
@@ -82,12 +80,6 @@ pub trait ByteSource {
     ) -> usize;
 }
 
-/// The bytes a scan uses: `B` of samples, and the stamp's 8 at `stamp_at`.
-#[inline(always)]
-pub fn scan_use<const B: usize>(stamp_at: Option<usize>) -> usize {
-    stamp_at.map_or(B, |at| B.max(at.saturating_add(8)))
-}
-
 impl ByteSink for [u8] {
     fn size(&self) -> usize {
         self.len()
@@ -104,18 +96,13 @@ impl ByteSink for [u8] {
         at: usize,
         count: usize,
         stride: usize,
-        stamp_at: Option<usize>,
-        mut next: impl FnMut() -> (u64, i64),
+        mut next: impl FnMut() -> u64,
     ) {
-        if count == 0 || !scans_fit(self.len(), at, count, stride, scan_use::<B>(stamp_at)) {
+        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
             return;
         }
         for scan in self[at..].chunks_mut(stride).take(count) {
-            let (word, stamp) = next();
-            scan[..B].copy_from_slice(&low_bytes::<B>(word));
-            if let Some(s) = stamp_at {
-                scan[s..s + 8].copy_from_slice(&stamp.to_le_bytes());
-            }
+            scan[..B].copy_from_slice(&low_bytes::<B>(next()));
         }
     }
 }
@@ -170,9 +157,14 @@ mod tests {
     fn runs_of_scans() {
         let mut buf = [0u8; 40];
         let mut n = 0u64;
-        buf[..].put_scans::<2>(4, 3, 12, Some(4), || {
+        buf[..].put_scans::<2>(4, 3, 12, || {
             n += 1;
-            (n, -(n as i64))
+            n
+        });
+        let mut n = 0i64;
+        buf[..].put_scans::<8>(8, 3, 12, || {
+            n -= 1;
+            n as u64
         });
         assert_eq!(&buf[4..6], &[1, 0]);
         assert_eq!(&buf[8..16], &(-1i64).to_le_bytes());
@@ -181,7 +173,8 @@ mod tests {
         assert_eq!(&buf[32..40], &(-3i64).to_le_bytes());
         // One more would not fit: nothing at all is stored.
         let before = buf;
-        buf[..].put_scans::<2>(4, 4, 12, Some(4), || (9, 9));
+        buf[..].put_scans::<2>(4, 4, 12, || 9);
+        buf[..].put_scans::<8>(8, 4, 12, || 9);
         assert_eq!(buf, before);
         let mut k = 0;
         let matched = buf[..].match_scans::<2>(4, 3, 12, || {

@@ -153,7 +153,8 @@ pub fn fill_scans<S: ByteSink + ?Sized>(
 }
 
 /// The ramp, `B` bytes of samples per scan: per segment of consecutive
-/// words, one run of word (and stamp) stores.
+/// words, one run of word stores, then one of stamp stores (two short
+/// loops keep their state in registers, where one long one spills it).
 fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
     out: &mut S,
     layout: &ScanLayout,
@@ -164,25 +165,21 @@ fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
     let scans = whole_scans(out.size(), scan_bytes);
     let mut words = RampWords::new(layout, first_scan);
     let inc = words.inc;
-    let mut done = 0;
+    // Without samples (a timestamp alone) there are no words to store.
+    let mut done = if B == 0 { scans } else { 0 };
     while done < scans {
         let (mut word, len) = words.segment(scans - done);
         let at = done * scan_bytes;
-        let stamp_at = layout.timestamp_offset;
-        if stamp_at.is_some() {
-            out.put_scans::<B>(at, len, scan_bytes, stamp_at, || {
-                let w = word;
-                word = word.wrapping_add(inc);
-                (w, stamps.next_stamp())
-            });
-        } else {
-            out.put_scans::<B>(at, len, scan_bytes, None, || {
-                let w = word;
-                word = word.wrapping_add(inc);
-                (w, 0)
-            });
-        }
+        out.put_scans::<B>(at, len, scan_bytes, || {
+            let w = word;
+            word = word.wrapping_add(inc);
+            w
+        });
         done += len;
+    }
+    if let Some(stamp_at) = layout.timestamp_offset {
+        // The stamp's bytes are 8 little-endian ones: a word's.
+        out.put_scans::<8>(stamp_at, scans, scan_bytes, || stamps.next_stamp() as u64);
     }
 }
 
