@@ -562,8 +562,9 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		conv_get_ll(r->dac, "mismatches", &t->dac_mismatches);
 		conv_get_ll(r->dac, "underruns", &t->dac_underruns);
 		/*
-		 * The DAC signals a block's fence a moment before it adds
-		 * the block's scans to scans_consumed.
+		 * The DAC counts a block's scans before it signals the
+		 * block's fence, but the reader may stop before the DAC
+		 * played the last blocks it got back: wait for them.
 		 */
 		while (!conv_get_ll(r->dac, "scans_consumed", &t->dac_consumed) &&
 		       t->dac_consumed < (long long)st.scans && now() < until)
@@ -575,9 +576,9 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		phase = -1;
 	}
 	/*
-	 * The engine adds the scans it lost to overruns at the end of its
-	 * run, after it completed the run's blocks: a reader may see a gap
-	 * before the counter does. Once disabled, the engine has finished.
+	 * The engine counts a gap in overruns before it completes the next
+	 * block, but it may lose more between the end of the window and
+	 * the disable: the gaps are checked against this later count.
 	 */
 	conv_get_ll(r->adc, "overruns", &ov2);
 	t->overruns_after = ov2 - ov0;
