@@ -98,12 +98,16 @@ impl ByteSink for [u8] {
         stride: usize,
         mut next: impl FnMut() -> u64,
     ) {
-        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
+        if count == 0 || stride == 0 || !scans_fit(self.len(), at, count, stride, B) {
             return;
         }
-        for scan in self[at..].chunks_mut(stride).take(count) {
+        // Whole strides but the last scan's, which may end after its `B`
+        // bytes: exact chunks let the compiler drop the per-scan checks.
+        let (body, last) = self[at..].split_at_mut((count - 1) * stride);
+        for scan in body.chunks_exact_mut(stride) {
             scan[..B].copy_from_slice(&low_bytes::<B>(next()));
         }
+        last[..B].copy_from_slice(&low_bytes::<B>(next()));
     }
 }
 
@@ -127,14 +131,19 @@ impl ByteSource for [u8] {
         stride: usize,
         mut next: impl FnMut() -> u64,
     ) -> usize {
-        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
+        if count == 0 || stride == 0 || !scans_fit(self.len(), at, count, stride, B) {
             return 0;
         }
-        self[at..]
-            .chunks(stride)
-            .take(count)
+        let (body, last) = self[at..].split_at((count - 1) * stride);
+        let matched = body
+            .chunks_exact(stride)
             .take_while(|scan| widen::<B>(scan[..B].try_into().unwrap_or([0; B])) == next())
-            .count()
+            .count();
+        if matched == count - 1 && widen::<B>(last[..B].try_into().unwrap_or([0; B])) == next() {
+            count
+        } else {
+            matched
+        }
     }
 }
 

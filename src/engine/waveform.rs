@@ -168,19 +168,51 @@ fn fill_ramp<const B: usize, S: ByteSink + ?Sized>(
     // Without samples (a timestamp alone) there are no words to store.
     let mut done = if B == 0 { scans } else { 0 };
     while done < scans {
-        let (mut word, len) = words.segment(scans - done);
+        let (word, len) = words.segment(scans - done);
         let at = done * scan_bytes;
-        out.put_scans::<B>(at, len, scan_bytes, || {
-            let w = word;
-            word = word.wrapping_add(inc);
-            w
-        });
+        store_words::<B, S>(out, at, len, scan_bytes, word, inc);
         done += len;
     }
     if let Some(stamp_at) = layout.timestamp_offset {
-        // The stamp's bytes are 8 little-endian ones: a word's.
-        out.put_scans::<8>(stamp_at, scans, scan_bytes, || stamps.next_stamp() as u64);
+        store_stamps(out, stamp_at, scans, scan_bytes, stamps);
     }
+}
+
+// The two loops are functions of their own: their few values then stay in
+// registers, where inlined into the caller some were spilled to the stack
+// (a load per scan, which costs more than the store under TCG).
+
+/// `count` ramp words from `word`, `inc` apart, `stride` bytes apart.
+#[inline(never)]
+fn store_words<const B: usize, S: ByteSink + ?Sized>(
+    out: &mut S,
+    at: usize,
+    count: usize,
+    stride: usize,
+    mut word: u64,
+    inc: u64,
+) {
+    out.put_scans::<B>(at, count, stride, || {
+        let w = word;
+        word = word.wrapping_add(inc);
+        w
+    });
+}
+
+/// `count` timestamps, `stride` bytes apart from byte `at`.
+#[inline(never)]
+fn store_stamps<S: ByteSink + ?Sized>(
+    out: &mut S,
+    at: usize,
+    count: usize,
+    stride: usize,
+    stamps: &mut Stamps,
+) {
+    // A local copy: no store back through `stamps` per scan. The stamp's
+    // bytes are 8 little-endian ones: a word's.
+    let mut local = *stamps;
+    out.put_scans::<8>(at, count, stride, || local.next_stamp() as u64);
+    *stamps = local;
 }
 
 /// Any waveform, sample by sample.

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define SCAN_BYTES	16	/* 4 x s16 + s64 timestamp */
 #define MAX_BLOCKS	32	/* blocks queued at once (dmabuf_api.rst, 9) */
@@ -69,17 +70,24 @@ struct opts {
 
 /* ---- util.c ---- */
 
+#define MAX_KWORKERS	1024
+
 struct cpu_snap {
 	double t;		/* CLOCK_MONOTONIC, s */
 	double reader;		/* this process: user + system, s */
 	double busy;		/* all CPUs, /proc/stat: all but idle, iowait */
-	double kworker;		/* all kworker threads' CPU clocks */
+	int nkw;		/* kworker threads seen */
+	struct {
+		pid_t pid;
+		double cpu;	/* its CPU clock, s */
+	} kw[MAX_KWORKERS];
 };
 
 double now(void);
 double self_cpu(void);
 void cpu_snap_begin(struct cpu_snap *s);
 void cpu_snap_end(struct cpu_snap *s);
+double kworker_delta(const struct cpu_snap *a, const struct cpu_snap *b);
 int file_write(const char *path, const char *val);
 int file_read(const char *path, char *buf, size_t size);
 int file_read_ll(const char *path, long long *val);

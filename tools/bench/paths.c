@@ -593,7 +593,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		t->blocks = blocks - blocks1;
 		t->reader_cpu = s2.reader - s1.reader;
 		t->busy_cpu = s2.busy - s1.busy;
-		t->kworker_cpu = s2.kworker - s1.kworker;
+		t->kworker_cpu = kworker_delta(&s1, &s2);
 		t->lag_growth = fmax(half_min[1], last_lat) - half_min[0];
 	}
 	t->lag_tol = 0.02 * weff + 0.003;

@@ -120,20 +120,20 @@ static double proc_stat_busy(void)
 }
 
 /*
- * CPU time of every kworker thread now, s: each one's process CPU clock,
+ * CPU time of each kworker thread now, into @s: its process CPU clock,
  * the scheduler's exact runtime. (Their utime and stime in /proc, like
  * /proc/stat, come from tick samples; work that the engine's timer
  * starts right after a tick is never sampled.)
  */
-static double kworker_cpu(void)
+static void kworker_cpu(struct cpu_snap *s)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
-	double sum = 0;
 
+	s->nkw = 0;
 	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
+		return;
+	while ((e = readdir(d)) && s->nkw < MAX_KWORKERS) {
 		char path[64], comm[32];
 		struct timespec ts;
 		clockid_t cid;
@@ -149,9 +149,36 @@ static double kworker_cpu(void)
 		if (clock_getcpuclockid(pid, &cid) ||
 		    clock_gettime(cid, &ts))
 			continue;
-		sum += ts.tv_sec + ts.tv_nsec / 1e9;
+		s->kw[s->nkw].pid = pid;
+		s->kw[s->nkw].cpu = ts.tv_sec + ts.tv_nsec / 1e9;
+		s->nkw++;
 	}
 	closedir(d);
+}
+
+/*
+ * The kworkers' CPU time from @a to @b, thread by thread: a kworker that
+ * exits meanwhile (the pools shrink) must not take its past time out of
+ * the sum, one that appears counts all its time. (The time one that
+ * exited ran in the window is lost: kworkers exit after being idle.)
+ */
+double kworker_delta(const struct cpu_snap *a, const struct cpu_snap *b)
+{
+	double sum = 0;
+	int i, j;
+
+	for (j = 0; j < b->nkw; j++) {
+		double before = 0;
+
+		for (i = 0; i < a->nkw; i++) {
+			if (a->kw[i].pid == b->kw[j].pid) {
+				before = a->kw[i].cpu;
+				break;
+			}
+		}
+		if (b->kw[j].cpu > before)
+			sum += b->kw[j].cpu - before;
+	}
 	return sum;
 }
 
@@ -162,7 +189,7 @@ static double kworker_cpu(void)
 void cpu_snap_begin(struct cpu_snap *s)
 {
 	s->busy = proc_stat_busy();
-	s->kworker = kworker_cpu();
+	kworker_cpu(s);
 	s->reader = self_cpu();
 	s->t = now();
 }
@@ -171,7 +198,7 @@ void cpu_snap_end(struct cpu_snap *s)
 {
 	s->t = now();
 	s->reader = self_cpu();
-	s->kworker = kworker_cpu();
+	kworker_cpu(s);
 	s->busy = proc_stat_busy();
 }
 
