@@ -10,10 +10,7 @@ use super::{
     complete, reap, refusal, BlockBuffer,
 };
 use crate::{
-    dma::{
-        block::{DeviceBlock, DeviceTable},
-        buf::KernelMapping,
-    },
+    dma::{block::DeviceBlock, buf::KernelMapping},
     engine::queue::Block,
     iio::buffer::{Attachment, Buffer, CoreFence, QueueHeld},
 };
@@ -72,7 +69,6 @@ pub(super) fn enqueue(
     queue: &QueueHeld<'_, BlockBuffer>,
     attached: &AttachedDmabuf,
     fence: &CoreFence,
-    table: Option<DeviceTable>,
     bytes_used: usize,
     cyclic: bool,
 ) -> Result {
@@ -90,7 +86,7 @@ pub(super) fn enqueue(
         .can_submit_key(attached.map.key(), cyclic)
         .map_err(refusal)?;
     // An `Arc` clone and a fence reference: no allocation.
-    let memory = DeviceBlock::mapped(attached.map.clone(), bytes_used)?.with_table(table);
+    let memory = DeviceBlock::mapped(attached.map.clone(), bytes_used)?;
     let block = Block::new(
         DmabufBlock::new(memory, Completion::Mainline(fence.accept()), None),
         bytes_used,

@@ -6,5 +6,4 @@
 pub(crate) mod block;
 pub(crate) mod buf;
 pub(crate) mod device;
-pub(crate) mod engine;
 pub(crate) mod fence;
