@@ -5,13 +5,17 @@
 //! with scans of a waveform at the sampling frequency; the DAC consumes
 //! blocks at that rate and checks them against the ramp.
 //!
+//! Backend, chosen at creation: with a dmaengine memcpy channel (the
+//! `backend` attribute names it), DMABUF blocks move through the
+//! channel's FIFO; without one (`cpu`), the CPU moves every block's data.
+//!
 //! Safe Rust only: the C interfaces are behind `crate::iio` and
 //! `crate::dma`.
 
 use crate::{
     buffer::{seed::DmabufChannel, BlockBuffer, Hardware},
     chardev,
-    dma::device::DmaDevice,
+    dma::{device::DmaDevice, engine::FifoChannel},
     engine::{
         pacing::{self, ScanClock},
         queue::{Chunk, Direction},
@@ -81,6 +85,11 @@ const ATTR_OVERRUNS: usize = 2;
 const ATTR_SCANS_CONSUMED: usize = 3;
 const ATTR_MISMATCHES: usize = 4;
 const ATTR_UNDERRUNS: usize = 5;
+const ATTR_BACKEND: usize = 6;
+
+/// Bytes of a DMA backend's FIFO (coherent memory of the channel's
+/// device).
+const DMA_FIFO_BYTES: usize = 1 << 20;
 
 const fn counter(name: &'static CStr, id: usize) -> ExtInfo {
     ExtInfo {
@@ -91,13 +100,14 @@ const fn counter(name: &'static CStr, id: usize) -> ExtInfo {
     }
 }
 
-static DAC_ATTRS: [ExtInfo; 3] = [
+static DAC_ATTRS: [ExtInfo; 4] = [
     counter(c"scans_consumed", ATTR_SCANS_CONSUMED),
     counter(c"mismatches", ATTR_MISMATCHES),
     counter(c"underruns", ATTR_UNDERRUNS),
+    counter(c"backend", ATTR_BACKEND),
 ];
 
-static ADC_ATTRS: [ExtInfo; 3] = [
+static ADC_ATTRS: [ExtInfo; 4] = [
     ExtInfo {
         name: c"waveform",
         shared: Shared::All,
@@ -111,6 +121,7 @@ static ADC_ATTRS: [ExtInfo; 3] = [
         writable: false,
     },
     counter(c"overruns", ATTR_OVERRUNS),
+    counter(c"backend", ATTR_BACKEND),
 ];
 
 const fn voltage_channel(n: i32, role: Role) -> ChanSpec {
@@ -205,6 +216,12 @@ pub(crate) struct Converter {
     timer_handle: Mutex<Option<ArcHrTimerHandle<Converter>>>,
     #[pin]
     work: Work<Converter>,
+    /// The DMA backend, if any: used by the work item (which waits for
+    /// its transfers) and `stop_run`.
+    #[pin]
+    dma: Mutex<Option<FifoChannel>>,
+    /// What `backend` shows: the channel's name, or `cpu`.
+    backend: CString,
     buffer: ARef<Buffer<BlockBuffer>>,
     created: Instant<Monotonic>,
 }
@@ -256,7 +273,12 @@ impl_has_hr_timer! {
 }
 
 impl Converter {
-    fn new(role: Role, buffer: ARef<Buffer<BlockBuffer>>) -> impl PinInit<Self, Error> {
+    fn new(
+        role: Role,
+        buffer: ARef<Buffer<BlockBuffer>>,
+        dma: Option<FifoChannel>,
+        backend: CString,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             role,
             timer <- HrTimer::new(),
@@ -273,6 +295,8 @@ impl Converter {
             ),
             timer_handle <- new_mutex!(None, "Converter::timer_handle"),
             work <- new_work!("Converter::work"),
+            dma <- new_mutex!(dma, "Converter::dma"),
+            backend,
             buffer,
             created: Instant::now(),
         })
@@ -309,6 +333,11 @@ impl Converter {
         drop(handle);
         // A queued engine run finds no run and returns.
         work::flush(&self.work);
+        // Nothing is in flight (the work item waits for its transfers);
+        // made sure of before the buffer's blocks end with their error.
+        if let Some(dma) = Option::as_mut(&mut *self.dma.lock()) {
+            dma.terminate();
+        }
     }
 
     /// The raw code of `channel`: what the ADC would convert now, what
@@ -376,6 +405,7 @@ impl WorkItem for Converter {
         let checker = hw.checker;
         // Not held while blocks complete: that drops file references.
         drop(hw);
+        let mut dma = this.dma.lock();
         let (completed, stalled) = match this.role {
             Role::Adc => {
                 let mut source = Source {
@@ -390,6 +420,7 @@ impl WorkItem for Converter {
                     due.count,
                     layout.scan_bytes,
                     &mut source,
+                    Option::as_mut(&mut *dma),
                 )
             }
             Role::Dac => {
@@ -404,9 +435,11 @@ impl WorkItem for Converter {
                     due.count,
                     layout.scan_bytes,
                     &mut sink,
+                    Option::as_mut(&mut *dma),
                 )
             }
         };
+        drop(dma);
         let mut hw = this.hw.lock();
         // With no block to take them, the scans due meanwhile are lost
         // too: the converter does not wait for blocks.
@@ -504,6 +537,11 @@ impl Driver for ConverterDriver {
             ATTR_SCANS_CONSUMED => writeln!(out, "{}", self.converter.hw.lock().checker.consumed),
             ATTR_MISMATCHES => writeln!(out, "{}", self.converter.hw.lock().checker.mismatches),
             ATTR_UNDERRUNS => writeln!(out, "{}", self.converter.hw.lock().underruns),
+            ATTR_BACKEND => writeln!(
+                out,
+                "{}",
+                self.converter.backend.to_str().map_err(|_| EINVAL)?
+            ),
             _ => return Err(EINVAL),
         };
         written.map_err(|_| EINVAL)
@@ -556,12 +594,32 @@ impl Drop for ConverterInstance {
 impl ConverterInstance {
     fn new(role: Role, name: &CStr) -> Result<Self> {
         let dma_dev = DmaDevice::shared()?;
+        // A memcpy channel if the machine has a free one (`ENODEV`: none,
+        // or no dmaengine) and room for its FIFO (`ENOMEM`: the channel
+        // goes back): the DMA backend; else the CPU's.
+        let fifo = match FifoChannel::new(DMA_FIFO_BYTES) {
+            Ok(fifo) => Some(fifo),
+            Err(e) if e == ENODEV || e == ENOMEM => None,
+            Err(e) => return Err(e),
+        };
+        let backend = match &fifo {
+            Some(f) => CString::try_from_fmt(fmt!("{}", f.channel().name()))?,
+            None => CString::try_from_fmt(fmt!("cpu"))?,
+        };
+        // The core maps mainline attachments for the channel's device.
+        let buffer_dev: ARef<kernel::device::Device> = match &fifo {
+            Some(f) => f.channel().device().into(),
+            None => dma_dev.clone(),
+        };
         let buffer = Buffer::new(
-            BlockBuffer::new(dma_dev.clone(), role.direction())?,
+            BlockBuffer::new(buffer_dev, role.direction(), fifo.is_some())?,
             role.direction(),
             DEFAULT_LENGTH,
         )?;
-        let converter = Arc::pin_init(Converter::new(role, buffer.clone()), GFP_KERNEL)?;
+        let converter = Arc::pin_init(
+            Converter::new(role, buffer.clone(), fifo, backend),
+            GFP_KERNEL,
+        )?;
         let driver = Arc::new(ConverterDriver { converter }, GFP_KERNEL)?;
         let iio = Registration::new(name, Some(&dma_dev), &channels(role), driver, &buffer)?;
         let node = CString::try_from_fmt(fmt!("{}-dmabuf0", iio.dev_name()))?;

@@ -283,3 +283,161 @@ void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size)
 {
 	invalidate_kernel_vmap_range(vaddr, size);
 }
+
+/*
+ * dmaengine: the static inline functions and macros of a memcpy client.
+ * Channels and batches are opaque to Rust (void *): the module's bindings
+ * only know the types the kernel crate binds, and dmaengine.h is not among
+ * them.
+ */
+#include <linux/completion.h>
+#include <linux/dmaengine.h>
+
+/*
+ * The descriptors submitted since the last wait. Each holds a count in
+ * @pending; the waiter holds one more (the bias), so that @done completes
+ * only once it waits and every descriptor called back. Reset only when no
+ * callback can run (after a wait that saw them all, or a terminate_sync).
+ */
+struct iio_dmabuf_dma_batch {
+	struct completion done;
+	atomic_t pending;
+	int error;
+	u64 bytes;
+	u64 count;
+};
+
+void *iio_dmabuf_helper_dma_request_memcpy(void)
+{
+	dma_cap_mask_t mask;
+
+	dma_cap_zero(mask);
+	dma_cap_set(DMA_MEMCPY, mask);
+	return dma_request_chan_by_mask(&mask);
+}
+
+void iio_dmabuf_helper_dma_release_channel(void *chan)
+{
+	dma_release_channel(chan);
+}
+
+const char *iio_dmabuf_helper_dma_chan_name(void *chan)
+{
+	return dma_chan_name(chan);
+}
+
+/* The controller's device: the one memory is mapped for. */
+struct device *iio_dmabuf_helper_dma_chan_device(void *chan)
+{
+	return ((struct dma_chan *)chan)->device->dev;
+}
+
+void *iio_dmabuf_helper_dma_batch_alloc(void)
+{
+	struct iio_dmabuf_dma_batch *batch;
+
+	batch = kzalloc_obj(*batch, GFP_KERNEL);
+	if (!batch)
+		return NULL;
+	init_completion(&batch->done);
+	atomic_set(&batch->pending, 1);
+	return batch;
+}
+
+void iio_dmabuf_helper_dma_batch_free(void *batch)
+{
+	kfree(batch);
+}
+
+void iio_dmabuf_helper_dma_batch_reset(void *batch)
+{
+	struct iio_dmabuf_dma_batch *b = batch;
+
+	reinit_completion(&b->done);
+	atomic_set(&b->pending, 1);
+	b->error = 0;
+	b->bytes = 0;
+	b->count = 0;
+}
+
+/* Tasklet or IRQ context: only records and completes. */
+static void iio_dmabuf_dma_callback(void *param,
+				    const struct dmaengine_result *result)
+{
+	struct iio_dmabuf_dma_batch *b = param;
+
+	if (result && result->result != DMA_TRANS_NOERROR)
+		WRITE_ONCE(b->error, -EIO);
+	if (atomic_dec_and_test(&b->pending))
+		complete(&b->done);
+}
+
+int iio_dmabuf_helper_dma_memcpy(void *chan, dma_addr_t dst, dma_addr_t src,
+				 size_t len, void *batch)
+{
+	struct iio_dmabuf_dma_batch *b = batch;
+	struct dma_async_tx_descriptor *tx;
+	dma_cookie_t cookie;
+
+	tx = dmaengine_prep_dma_memcpy(chan, dst, src, len,
+				       DMA_PREP_INTERRUPT | DMA_CTRL_ACK);
+	if (!tx)
+		return -EIO;
+	tx->callback_result = iio_dmabuf_dma_callback;
+	tx->callback_param = b;
+	atomic_inc(&b->pending);
+	cookie = dmaengine_submit(tx);
+	if (dma_submit_error(cookie)) {
+		atomic_dec(&b->pending);
+		return cookie;
+	}
+	b->bytes += len;
+	b->count++;
+	return 0;
+}
+
+void iio_dmabuf_helper_dma_issue_pending(void *chan)
+{
+	dma_async_issue_pending(chan);
+}
+
+/*
+ * Waits for every descriptor of the batch: 0, the first error a callback
+ * reported (-EIO), or -ETIMEDOUT. The channel's memcpy_count and
+ * bytes_transferred (sysfs) count what completed without error.
+ */
+int iio_dmabuf_helper_dma_batch_wait(void *chan, void *batch,
+				     unsigned int timeout_ms)
+{
+	struct iio_dmabuf_dma_batch *b = batch;
+	struct dma_chan *c = chan;
+	int ret;
+
+	if (!atomic_dec_and_test(&b->pending) &&
+	    !wait_for_completion_timeout(&b->done,
+					 msecs_to_jiffies(timeout_ms)))
+		return -ETIMEDOUT;
+	ret = READ_ONCE(b->error);
+	if (!ret && b->count && c->local) {
+		this_cpu_add(c->local->memcpy_count, b->count);
+		this_cpu_add(c->local->bytes_transferred, b->bytes);
+	}
+	return ret;
+}
+
+int iio_dmabuf_helper_dma_terminate_sync(void *chan)
+{
+	return dmaengine_terminate_sync(chan);
+}
+
+void *iio_dmabuf_helper_dma_alloc_coherent(struct device *dev, size_t size,
+					   dma_addr_t *handle)
+{
+	return dma_alloc_coherent(dev, size, handle, GFP_KERNEL | __GFP_NOWARN);
+}
+
+void iio_dmabuf_helper_dma_free_coherent(struct device *dev, size_t size,
+					 void *vaddr, dma_addr_t handle)
+{
+	dma_free_coherent(dev, size, vaddr, handle);
+}

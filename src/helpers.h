@@ -72,4 +72,23 @@ void iio_dmabuf_helper_dma_sync_sgtable_for_device(struct device *dev,
 void iio_dmabuf_helper_flush_kernel_vmap_range(void *vaddr, int size);
 void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size);
 
+/* dmaengine (opaque channel and batch pointers). */
+void *iio_dmabuf_helper_dma_request_memcpy(void);
+void iio_dmabuf_helper_dma_release_channel(void *chan);
+const char *iio_dmabuf_helper_dma_chan_name(void *chan);
+struct device *iio_dmabuf_helper_dma_chan_device(void *chan);
+void *iio_dmabuf_helper_dma_batch_alloc(void);
+void iio_dmabuf_helper_dma_batch_free(void *batch);
+void iio_dmabuf_helper_dma_batch_reset(void *batch);
+int iio_dmabuf_helper_dma_memcpy(void *chan, dma_addr_t dst, dma_addr_t src,
+				 size_t len, void *batch);
+void iio_dmabuf_helper_dma_issue_pending(void *chan);
+int iio_dmabuf_helper_dma_batch_wait(void *chan, void *batch,
+				     unsigned int timeout_ms);
+int iio_dmabuf_helper_dma_terminate_sync(void *chan);
+void *iio_dmabuf_helper_dma_alloc_coherent(struct device *dev, size_t size,
+					   dma_addr_t *handle);
+void iio_dmabuf_helper_dma_free_coherent(struct device *dev, size_t size,
+					 void *vaddr, dma_addr_t handle);
+
 #endif /* IIO_DMABUF_HELPERS_H */

@@ -38,6 +38,9 @@ pub(crate) struct DmabufBlock {
     /// Fences of other users the hardware must wait for (seed API; the
     /// core waits synchronously in the mainline ENQUEUE).
     dependency: Option<Dependency>,
+    /// The first DMA error of a transfer into or out of the block: its
+    /// fence signals it.
+    dma_error: Option<Error>,
 }
 
 impl DmabufBlock {
@@ -56,7 +59,18 @@ impl DmabufBlock {
             completion: Some(completion),
             spent: None,
             dependency,
+            dma_error: None,
         }
+    }
+
+    /// A transfer into or out of the block failed with `error`.
+    pub(crate) fn set_dma_error(&mut self, error: Error) {
+        self.dma_error.get_or_insert(error);
+    }
+
+    /// The error a transfer failed with, if one did.
+    pub(crate) fn dma_error(&self) -> Option<Error> {
+        self.dma_error
     }
 
     /// The memory, for the hardware.

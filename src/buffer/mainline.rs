@@ -10,7 +10,10 @@ use super::{
     complete, reap, refusal, BlockBuffer,
 };
 use crate::{
-    dma::{block::DeviceBlock, buf::KernelMapping},
+    dma::{
+        block::{DeviceBlock, DeviceTable},
+        buf::KernelMapping,
+    },
     engine::queue::Block,
     iio::buffer::{Attachment, Buffer, CoreFence, QueueHeld},
 };
@@ -69,6 +72,7 @@ pub(super) fn enqueue(
     queue: &QueueHeld<'_, BlockBuffer>,
     attached: &AttachedDmabuf,
     fence: &CoreFence,
+    table: Option<DeviceTable>,
     bytes_used: usize,
     cyclic: bool,
 ) -> Result {
@@ -86,7 +90,7 @@ pub(super) fn enqueue(
         .can_submit_key(attached.map.key(), cyclic)
         .map_err(refusal)?;
     // An `Arc` clone and a fence reference: no allocation.
-    let memory = DeviceBlock::mapped(attached.map.clone(), bytes_used)?;
+    let memory = DeviceBlock::mapped(attached.map.clone(), bytes_used)?.with_table(table);
     let block = Block::new(
         DmabufBlock::new(memory, Completion::Mainline(fence.accept()), None),
         bytes_used,

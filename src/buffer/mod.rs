@@ -23,7 +23,9 @@ pub(crate) mod seed;
 
 use crate::{
     dma::{
+        block::{DeviceBlock, DeviceTable},
         buf::MemoryAccount,
+        engine::FifoChannel,
         fence::{FenceContext, SignallingSection},
     },
     engine::{
@@ -100,6 +102,9 @@ pub(crate) struct BlockBuffer {
     account: Arc<MemoryAccount>,
     /// The device DMABUFs are attached to (mainline API).
     dma_dev: ARef<Device>,
+    /// The same device when it is a DMA channel's: seed blocks are then
+    /// mapped for it at ENQUEUE.
+    channel_dev: Option<ARef<Device>>,
 }
 
 /// The errno of an engine refusal.
@@ -157,10 +162,15 @@ pub(crate) trait Hardware {
 }
 
 impl BlockBuffer {
+    /// A buffer whose DMABUFs are mapped for `dma_dev`, the device of
+    /// the converter's DMA channel when `channel` (else the module's faux
+    /// device: the CPU moves the data).
     pub(crate) fn new(
         dma_dev: ARef<Device>,
         direction: Direction,
+        channel: bool,
     ) -> Result<impl PinInit<Self, Error>> {
+        let channel_dev = channel.then(|| dma_dev.clone());
         let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
         let engine = Engine::new(
             direction,
@@ -176,6 +186,7 @@ impl BlockBuffer {
             fences: FenceContext::new(),
             account,
             dma_dev,
+            channel_dev,
         }))
     }
 
@@ -196,15 +207,19 @@ impl BlockBuffer {
     /// The hardware transferred `count` scans numbered from `first`:
     /// `hw` moves them into (ADC) or out of (DAC) the blocks, one block at
     /// a time, with no lock held, straight into or out of the block's
-    /// memory (DMABUF memory through its raw accessors). Returns the
-    /// number of blocks completed and of scans that found no ready block.
-    /// Process context: completing a DMABUF block drops file references.
+    /// memory (DMABUF memory through its raw accessors), or, with a DMA
+    /// channel `dma` and a DMABUF block mapped for it, through the
+    /// channel's FIFO ([`dma_move`]). Returns the number of blocks
+    /// completed and of scans that found no ready block. Process context:
+    /// completing a DMABUF block drops file references, and DMA is waited
+    /// for.
     pub(crate) fn transfer(
         buf: &Buffer<Self>,
         mut first: u64,
         mut count: u64,
         scan_bytes: usize,
         hw: &mut impl Hardware,
+        mut dma: Option<&mut FifoChannel>,
     ) -> (usize, u64) {
         let this = buf.data();
         let input = buf.direction() == Direction::In;
@@ -244,13 +259,22 @@ impl BlockBuffer {
                 Entry::Dmabuf(b) => {
                     let chunk = Chunk { first, repeat };
                     let memory = b.data.memory();
-                    // In bounds: `n` scans fit in the block's size, which
-                    // the ENQUEUE checked against the memory.
-                    let _ = if input {
+                    let channel = dma
+                        .as_deref_mut()
+                        .filter(|d| memory.mapped_for(d.channel().device()));
+                    let moved = if let Some(channel) = channel {
+                        dma_move(channel, memory, filled, bytes, scan_bytes, chunk, input, hw)
+                    } else if input {
+                        // In bounds: `n` scans fit in the block's size,
+                        // which the ENQUEUE checked against the memory.
                         memory.fill_with(filled, bytes, |span| hw.fill(span, chunk))
                     } else {
                         memory.read_with(filled, bytes, |span| hw.check(span, chunk))
                     };
+                    // Only DMA fails (in bounds otherwise, see above).
+                    if let Err(e) = moved {
+                        b.data.set_dma_error(e);
+                    }
                 }
             }
             first += n as u64;
@@ -260,7 +284,9 @@ impl BlockBuffer {
                 Outcome::Requeued => {}
                 Outcome::Ready => completed += 1,
                 Outcome::Done(block) => {
-                    complete(block, None);
+                    // After its data moved: a DMA error fails the fence.
+                    let error = block.data.dma_error();
+                    complete(block, error);
                     completed += 1;
                 }
                 // Aborted while we moved its data: a fileio block is freed
@@ -276,11 +302,54 @@ impl BlockBuffer {
 
     /// The device is going away: no more use, every block ends (DMABUF
     /// blocks with `ENODEV`).
+    ///
+    /// (The hardware's DMA is synchronous: a block held by a transfer
+    /// completes only after its DMA was waited for or terminated.)
     pub(crate) fn kill(buf: &Buffer<Self>) {
         let this = buf.data();
         this.queue.lock().engine.kill();
         reap(this);
     }
+}
+
+/// Moves `bytes` bytes (whole scans) at `offset` of a DMABUF block
+/// through the channel's FIFO, at most a FIFO of them at a time: the CPU
+/// fills the FIFO with the scans due and the channel copies it into the
+/// block (input), or the channel copies the block into the FIFO and the
+/// CPU checks it there (output). Waits for each copy; fails with its
+/// error (`EIO`, `ETIMEDOUT`), the channel terminated.
+#[allow(clippy::too_many_arguments)]
+fn dma_move(
+    dma: &mut FifoChannel,
+    memory: &mut DeviceBlock,
+    offset: usize,
+    bytes: usize,
+    scan_bytes: usize,
+    chunk: Chunk,
+    input: bool,
+    hw: &mut impl Hardware,
+) -> Result {
+    let most = dma.capacity() / scan_bytes * scan_bytes;
+    if most == 0 {
+        return Err(EINVAL);
+    }
+    let mut done = 0;
+    while done < bytes {
+        let n = (bytes - done).min(most);
+        let piece = Chunk {
+            first: chunk.first + (done / scan_bytes) as u64,
+            repeat: chunk.repeat && done == 0,
+        };
+        if input {
+            hw.fill(dma.fifo(n), piece);
+            dma.transfer(memory, offset + done, n, true)?;
+        } else {
+            dma.transfer(memory, offset + done, n, false)?;
+            hw.check(&*dma.fifo(n), piece);
+        }
+        done += n;
+    }
+    Ok(())
 }
 
 #[vtable]
@@ -328,10 +397,11 @@ impl BufferOps for BlockBuffer {
         queue: &QueueHeld<'_, Self>,
         attached: &AttachedDmabuf,
         fence: &CoreFence,
+        table: Option<DeviceTable>,
         bytes_used: usize,
         cyclic: bool,
     ) -> Result {
-        mainline::enqueue(queue, attached, fence, bytes_used, cyclic)
+        mainline::enqueue(queue, attached, fence, table, bytes_used, cyclic)
     }
 
     fn dma_device(buf: &Buffer<Self>) -> &Device {

@@ -164,6 +164,13 @@ fn enqueue(buf: &Buffer<BlockBuffer>, req: IioDmabuf, nonblock: bool) -> Result 
     }
     // `EINVAL` unless the block is ours.
     let memory = DeviceBlock::ours(dmabuf.clone(), bytes_used)?;
+    // With a DMA channel, the block is mapped for its device (once per
+    // block and device, kept until the block is freed).
+    let table = match (&this.channel_dev, dmabuf.block()) {
+        (Some(dev), Some(block)) => Some(block.map_for(dev)?),
+        _ => None,
+    };
+    let memory = memory.with_table(table);
     // Implicit synchronisation: the device reads (DAC) after the writers
     // are done, writes (ADC) after everybody is.
     let (usage, wait_for) = if output {

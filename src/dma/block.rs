@@ -9,13 +9,47 @@
 //! made over the memory: words move in and out only through the raw
 //! accessors of [`SharedSpan`], like a DMA engine's reads and writes.
 
-use super::buf::{DmaBuf, KernelMapping};
+use super::{
+    buf::{DmaBuf, KernelMapping},
+    device::raw_device,
+    engine::{DmaTarget, Segment},
+};
 use crate::{
     bindings,
     engine::span::{low_bytes, scans_fit, widen, ByteSink, ByteSource},
 };
 use core::marker::PhantomData;
-use kernel::{ffi, prelude::*, sync::Arc};
+use kernel::{device::Device, ffi, prelude::*, scatterlist::SGTable, sync::Arc};
+
+/// A scatter-gather table of a block's memory, DMA-mapped for one device:
+/// the IIO core's mapping of an attachment (mainline), or the module's own
+/// mapping of one of its blocks (seed).
+///
+/// # Invariants
+///
+/// `sgt` is mapped for `dev` with `dir`, and stays so while the
+/// [`DeviceBlock`] that holds this value is in use by the hardware (until
+/// its fence signals).
+pub(crate) struct DeviceTable {
+    sgt: *mut bindings::sg_table,
+    dev: *mut bindings::device,
+    dir: bindings::dma_data_direction,
+}
+
+impl DeviceTable {
+    /// # Safety
+    ///
+    /// `sgt` must be mapped for `dev` with `dir` and stay so until the
+    /// fence of the block this table is given to signals.
+    pub(crate) unsafe fn new(
+        sgt: *mut bindings::sg_table,
+        dev: *mut bindings::device,
+        dir: bindings::dma_data_direction,
+    ) -> Self {
+        // INVARIANT: Per the function's safety requirement.
+        Self { sgt, dev, dir }
+    }
+}
 
 enum Memory {
     /// A block this module exported (seed ALLOC), with the reference that
@@ -37,6 +71,8 @@ pub(crate) struct DeviceBlock {
     memory: Memory,
     start: *mut u8,
     len: usize,
+    /// The memory as a DMA channel reaches it, if mapped for one.
+    table: Option<DeviceTable>,
 }
 
 // SAFETY: The memory is not tied to a thread; `memory` is `Send`.
@@ -56,6 +92,7 @@ impl DeviceBlock {
             memory: Memory::Ours { _dmabuf: dmabuf },
             start,
             len,
+            table: None,
         })
     }
 
@@ -70,7 +107,21 @@ impl DeviceBlock {
             start: map.as_ptr(),
             memory: Memory::Mapped { _map: map },
             len,
+            table: None,
         })
+    }
+
+    /// The same block, which a DMA channel reaches through `table`.
+    pub(crate) fn with_table(mut self, table: Option<DeviceTable>) -> Self {
+        self.table = table;
+        self
+    }
+
+    /// Whether a channel of `dev` can move this block's data.
+    pub(crate) fn mapped_for(&self, dev: &Device) -> bool {
+        self.table
+            .as_ref()
+            .is_some_and(|t| t.dev == raw_device(dev))
     }
 
     /// Identifies the memory (two ENQUEUEs of one DMABUF have the same key).
@@ -240,5 +291,65 @@ impl ByteSource for SharedSpan<'_> {
             scan = scan.wrapping_add(stride);
         }
         count
+    }
+}
+
+// SAFETY: The segments come from the table, which is mapped for `dev`
+// (checked) and covers the block's memory (type invariant of
+// `DeviceTable`); `offset + len` is checked against the block's length,
+// and the owner of the `DeviceBlock` (the block queue) is its only kernel
+// user while it is borrowed mutably (type invariant).
+unsafe impl DmaTarget for DeviceBlock {
+    fn segments(
+        &mut self,
+        dev: &Device,
+        offset: usize,
+        len: usize,
+        each: &mut dyn FnMut(Segment) -> Result,
+    ) -> Result {
+        let table = self.table.as_ref().ok_or(EINVAL)?;
+        if table.dev != raw_device(dev) || offset.checked_add(len).is_none_or(|e| e > self.len) {
+            return Err(EINVAL);
+        }
+        let end = offset + len;
+        let mut pos = 0usize;
+        // SAFETY: Mapped and unchanged while the block is in use (type
+        // invariant of `DeviceTable`).
+        let sgt = unsafe { SGTable::from_raw(table.sgt) };
+        for entry in sgt.iter() {
+            if pos >= end {
+                break;
+            }
+            let entry_len = usize::try_from(entry.dma_len()).map_err(|_| EINVAL)?;
+            let entry_end = pos.saturating_add(entry_len);
+            let from = pos.max(offset);
+            let to = entry_end.min(end);
+            if from < to {
+                each(Segment {
+                    addr: entry.dma_address() + (from - pos) as bindings::dma_addr_t,
+                    len: to - from,
+                })?;
+            }
+            pos = entry_end;
+        }
+        if pos < end {
+            // The table is shorter than the block.
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn sync_for_device(&mut self) {
+        if let Some(t) = &self.table {
+            // SAFETY: Mapped for `dev` with `dir` (type invariant).
+            unsafe { bindings::iio_dmabuf_helper_dma_sync_sgtable_for_device(t.dev, t.sgt, t.dir) };
+        }
+    }
+
+    fn sync_for_cpu(&mut self) {
+        if let Some(t) = &self.table {
+            // SAFETY: As in `sync_for_device`.
+            unsafe { bindings::iio_dmabuf_helper_dma_sync_sgtable_for_cpu(t.dev, t.sgt, t.dir) };
+        }
     }
 }

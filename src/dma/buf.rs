@@ -12,6 +12,7 @@ use core::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 use kernel::{
+    device::Device,
     error::{from_err_ptr, from_result, to_result},
     ffi, new_mutex,
     prelude::*,
@@ -329,11 +330,14 @@ impl MemoryAccount {
     }
 }
 
-/// One device mapping of a block (an importer's `map_dma_buf`).
+/// One device mapping of a block (an importer's `map_dma_buf`, or the
+/// module's own for its DMA channel's device).
 struct DeviceMapping {
     dev: *mut bindings::device,
     sgt: *mut bindings::sg_table,
     dir: bindings::dma_data_direction,
+    /// Made by [`BlockMemory::map_for`], unmapped when the memory is freed.
+    own: bool,
 }
 
 /// The memory of a block exported by this module.
@@ -386,6 +390,76 @@ impl BlockMemory {
         };
     }
 
+    /// A new table of the block's pages, mapped for `dev` (not listed).
+    fn map_pages(
+        &self,
+        dev: *mut bindings::device,
+        dir: bindings::dma_data_direction,
+    ) -> Result<*mut bindings::sg_table> {
+        let sgt = KBox::<Opaque<bindings::sg_table>>::new_uninit(GFP_KERNEL)?;
+        let sgt = KBox::into_raw(sgt).cast::<bindings::sg_table>();
+        let free = |sgt: *mut bindings::sg_table| {
+            // SAFETY: Allocated above as a KBox and not shared.
+            drop(unsafe { KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()) })
+        };
+        // SAFETY: `sgt` is writable memory for a table, `pages` lists the
+        // block's pages.
+        let ret = unsafe {
+            bindings::iio_dmabuf_helper_sg_alloc_table_from_pages(
+                sgt,
+                self.pages.as_ptr().cast_mut(),
+                self.pages.len() as u32,
+                self.size as ffi::c_ulong,
+            )
+        };
+        if let Err(e) = to_result(ret) {
+            free(sgt);
+            return Err(e);
+        }
+        // SAFETY: A valid table of our pages; `dev` is a live device (the
+        // caller's).
+        let ret = unsafe { bindings::iio_dmabuf_helper_dma_map_sgtable(dev, sgt, dir) };
+        if let Err(e) = to_result(ret) {
+            // SAFETY: Allocated by sg_alloc_table_from_pages above.
+            unsafe { bindings::sg_free_table(sgt) };
+            free(sgt);
+            return Err(e);
+        }
+        Ok(sgt)
+    }
+
+    /// The module's own mapping of the block for `dev` (the device of its
+    /// DMA channel), made on first use and kept until the memory is freed.
+    /// Synchronised by the CPU access callbacks like the importers' ones.
+    pub(crate) fn map_for(&self, dev: &Device) -> Result<super::block::DeviceTable> {
+        let dev = super::device::raw_device(dev);
+        let dir = bindings::dma_data_direction::DMA_BIDIRECTIONAL;
+        let mut mappings = self.mappings.lock();
+        let found = mappings
+            .iter()
+            .find(|m| m.own && m.dev == dev)
+            .map(|m| m.sgt);
+        let sgt = match found {
+            Some(sgt) => sgt,
+            None => {
+                mappings.reserve(1, GFP_KERNEL)?;
+                let sgt = self.map_pages(dev, dir)?;
+                // Reserved above: cannot fail.
+                let _ = mappings.push_within_capacity(DeviceMapping {
+                    dev,
+                    sgt,
+                    dir,
+                    own: true,
+                });
+                sgt
+            }
+        };
+        // SAFETY: Mapped for `dev` with `dir`, unmapped only when this
+        // memory is freed, after the last `DmaBuf` reference, which the
+        // caller's block keeps.
+        Ok(unsafe { super::block::DeviceTable::new(sgt, dev, dir) })
+    }
+
     fn sync(&self, for_cpu: bool) {
         for m in self.mappings.lock().iter() {
             // SAFETY: Each recorded mapping is live until unmapped, which
@@ -404,6 +478,16 @@ impl BlockMemory {
 #[pinned_drop]
 impl PinnedDrop for BlockMemory {
     fn drop(self: Pin<&mut Self>) {
+        // Our own mappings (importers unmapped theirs before the release).
+        for m in self.mappings.lock().iter().filter(|m| m.own) {
+            // SAFETY: Mapped and allocated by `map_pages`; the DMABUF is
+            // released: no block uses the table any more.
+            unsafe {
+                bindings::iio_dmabuf_helper_dma_unmap_sgtable(m.dev, m.sgt, m.dir);
+                bindings::sg_free_table(m.sgt);
+                drop(KBox::from_raw(m.sgt.cast::<Opaque<bindings::sg_table>>()));
+            }
+        }
         // SAFETY: Owned by the type invariant; no mapping outlives the
         // DMABUF, whose release drops this.
         unsafe { bindings::iio_dmabuf_helper_vfree(self.vaddr.as_ptr().cast()) };
@@ -509,43 +593,24 @@ unsafe extern "C" fn block_map(
     let map = || -> Result<*mut bindings::sg_table> {
         // SAFETY: The core passes a valid attachment of one of our DMABUFs.
         let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
-        let sgt = KBox::<Opaque<bindings::sg_table>>::new_uninit(GFP_KERNEL)?;
-        let sgt = KBox::into_raw(sgt).cast::<bindings::sg_table>();
-        let free = |sgt: *mut bindings::sg_table| {
-            // SAFETY: Allocated above as a KBox and not shared.
-            drop(unsafe { KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()) })
-        };
-        // SAFETY: `sgt` is writable memory for a table, `pages` lists the
-        // block's pages.
-        let ret = unsafe {
-            bindings::iio_dmabuf_helper_sg_alloc_table_from_pages(
+        let sgt = mem.map_pages(dev, dir)?;
+        let recorded = mem.mappings.lock().push(
+            DeviceMapping {
+                dev,
                 sgt,
-                mem.pages.as_ptr().cast_mut(),
-                mem.pages.len() as u32,
-                mem.size as ffi::c_ulong,
-            )
-        };
-        if let Err(e) = to_result(ret) {
-            free(sgt);
-            return Err(e);
-        }
-        // SAFETY: A valid table of our pages, and the importer's device.
-        let ret = unsafe { bindings::iio_dmabuf_helper_dma_map_sgtable(dev, sgt, dir) };
-        let recorded = to_result(ret).and_then(|()| {
-            mem.mappings
-                .lock()
-                .push(DeviceMapping { dev, sgt, dir }, GFP_KERNEL)
-                .map_err(|e| {
-                    // SAFETY: Mapped just above.
-                    unsafe { bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir) };
-                    e.into()
-                })
-        });
+                dir,
+                own: false,
+            },
+            GFP_KERNEL,
+        );
         if let Err(e) = recorded {
-            // SAFETY: Allocated by sg_alloc_table_from_pages above.
-            unsafe { bindings::sg_free_table(sgt) };
-            free(sgt);
-            return Err(e);
+            // SAFETY: Mapped and allocated by `map_pages` just above.
+            unsafe {
+                bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir);
+                bindings::sg_free_table(sgt);
+                drop(KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()));
+            }
+            return Err(e.into());
         }
         Ok(sgt)
     };
@@ -566,7 +631,7 @@ unsafe extern "C" fn block_unmap(
     // SAFETY: The core passes an attachment of one of our DMABUFs and a
     // table `block_map` returned for it.
     let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
-    mem.mappings.lock().retain(|m| m.sgt != sgt);
+    mem.mappings.lock().retain(|m| m.own || m.sgt != sgt);
     // SAFETY: Mapped and allocated by `block_map`, no longer listed.
     unsafe {
         bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir);

@@ -6,4 +6,5 @@
 pub(crate) mod block;
 pub(crate) mod buf;
 pub(crate) mod device;
+pub(crate) mod engine;
 pub(crate) mod fence;

@@ -5,6 +5,7 @@
 
 use crate::bindings;
 use crate::dma::{
+    block::DeviceTable,
     buf::{KernelMapping, LockedMapping},
     fence::Signalled,
 };
@@ -53,13 +54,15 @@ pub(crate) trait BufferOps: Send + Sync + Sized + 'static {
     }
 
     /// Queues `bytes_used` bytes of an attached DMABUF with the core's
-    /// `fence`. Runs in a fence-signalling section with the queue lock
-    /// held: no allocation, no sleeping lock. On error the core signals
-    /// the fence, so the buffer must not keep it.
+    /// `fence`; `table` is the core's mapping of it for
+    /// [`BufferOps::dma_device`]. Runs in a fence-signalling section with
+    /// the queue lock held: no allocation, no sleeping lock. On error the
+    /// core signals the fence, so the buffer must not keep it.
     fn enqueue_dmabuf(
         _queue: &QueueHeld<'_, Self>,
         _attached: &Self::Attached,
         _fence: &CoreFence,
+        _table: Option<DeviceTable>,
         _bytes_used: usize,
         _cyclic: bool,
     ) -> Result {
@@ -633,7 +636,7 @@ impl<T: BufferOps> Adapter<T> {
         buffer: *mut bindings::iio_buffer,
         block: *mut bindings::iio_dma_buffer_block,
         fence: *mut bindings::dma_fence,
-        _sgt: *mut bindings::sg_table,
+        sgt: *mut bindings::sg_table,
         size: usize,
         cyclic: bool,
     ) -> ffi::c_int {
@@ -644,9 +647,19 @@ impl<T: BufferOps> Adapter<T> {
         // done.
         let (attached, _) = unsafe { &*block.cast::<(T::Attached, ARef<Buffer<T>>)>() };
         let fence = CoreFence { raw: fence };
+        // The core mapped the attachment at ATTACH for our DMA device, for
+        // the buffer's direction, and unmaps it only once the last block
+        // of it is done (its fence signalled).
+        let dir = match buf.direction() {
+            Direction::In => bindings::dma_data_direction::DMA_FROM_DEVICE,
+            Direction::Out => bindings::dma_data_direction::DMA_TO_DEVICE,
+        };
+        let dev = crate::dma::device::raw_device(T::dma_device(buf));
+        // SAFETY: As said above.
+        let table = (!sgt.is_null()).then(|| unsafe { DeviceTable::new(sgt, dev, dir) });
         // The core calls this between `lock_queue` and `unlock_queue`.
         let queue = QueueHeld { buf };
-        from_result(|| T::enqueue_dmabuf(&queue, attached, &fence, size, cyclic).map(|()| 0))
+        from_result(|| T::enqueue_dmabuf(&queue, attached, &fence, table, size, cyclic).map(|()| 0))
     }
 
     /// # Safety
