@@ -264,6 +264,11 @@ impl Hardware for Sink<'_> {
         self.checker.check(data, &self.layout);
         self.hw.lock().checker = self.checker;
     }
+
+    fn interrupted(&mut self) {
+        // Scans were not played: the next one is no continuation.
+        self.checker.resync();
+    }
 }
 
 impl_has_hr_timer! {

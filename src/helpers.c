@@ -291,7 +291,9 @@ void iio_dmabuf_helper_invalidate_kernel_vmap_range(void *vaddr, int size)
  * them.
  */
 #include <linux/completion.h>
+#include <linux/debugfs.h>
 #include <linux/dmaengine.h>
+#include <linux/fault-inject.h>
 #include <linux/workqueue.h>
 
 /*
@@ -399,6 +401,61 @@ static void iio_dmabuf_dma_callback(void *param,
 		complete(&b->done);
 }
 
+/*
+ * Fault injection (Documentation/fault-injection/fault-injection.rst),
+ * in debugfs: fail_iio_dmabuf_dma_error makes a descriptor complete with
+ * a read failure, as a controller's bus error would;
+ * fail_iio_dmabuf_dma_stall loses a descriptor's completion, as a lost
+ * interrupt would. Decided at submission, in the submitter's context.
+ */
+static DECLARE_FAULT_ATTR(iio_dmabuf_fail_dma_error);
+static DECLARE_FAULT_ATTR(iio_dmabuf_fail_dma_stall);
+static struct dentry *iio_dmabuf_fail_dirs[2];
+
+static void iio_dmabuf_dma_callback_error(void *param,
+					  const struct dmaengine_result *result)
+{
+	struct dmaengine_result failed = { .result = DMA_TRANS_READ_FAILED };
+
+	iio_dmabuf_dma_callback(param, &failed);
+}
+
+static void iio_dmabuf_dma_callback_lost(void *param,
+					 const struct dmaengine_result *result)
+{
+}
+
+static dma_async_tx_callback_result iio_dmabuf_dma_pick_callback(size_t len)
+{
+	if (should_fail(&iio_dmabuf_fail_dma_error, len))
+		return iio_dmabuf_dma_callback_error;
+	if (should_fail(&iio_dmabuf_fail_dma_stall, len))
+		return iio_dmabuf_dma_callback_lost;
+	return iio_dmabuf_dma_callback;
+}
+
+/* The fault attributes in debugfs (none without FAULT_INJECTION_DEBUG_FS) */
+void iio_dmabuf_helper_fault_init(void)
+{
+	struct dentry *d;
+
+	/* A line per injected fault, no stack dump (a test's log stays clean) */
+	iio_dmabuf_fail_dma_error.verbose = 1;
+	iio_dmabuf_fail_dma_stall.verbose = 1;
+	d = fault_create_debugfs_attr("fail_iio_dmabuf_dma_error", NULL,
+				      &iio_dmabuf_fail_dma_error);
+	iio_dmabuf_fail_dirs[0] = IS_ERR(d) ? NULL : d;
+	d = fault_create_debugfs_attr("fail_iio_dmabuf_dma_stall", NULL,
+				      &iio_dmabuf_fail_dma_stall);
+	iio_dmabuf_fail_dirs[1] = IS_ERR(d) ? NULL : d;
+}
+
+void iio_dmabuf_helper_fault_exit(void)
+{
+	debugfs_remove_recursive(iio_dmabuf_fail_dirs[0]);
+	debugfs_remove_recursive(iio_dmabuf_fail_dirs[1]);
+}
+
 int iio_dmabuf_helper_dma_memcpy(void *chan, dma_addr_t dst, dma_addr_t src,
 				 size_t len, void *batch)
 {
@@ -410,7 +467,7 @@ int iio_dmabuf_helper_dma_memcpy(void *chan, dma_addr_t dst, dma_addr_t src,
 				       DMA_PREP_INTERRUPT | DMA_CTRL_ACK);
 	if (!tx)
 		return -EIO;
-	tx->callback_result = iio_dmabuf_dma_callback;
+	tx->callback_result = iio_dmabuf_dma_pick_callback(len);
 	tx->callback_param = b;
 	atomic_inc(&b->pending);
 	cookie = dmaengine_submit(tx);

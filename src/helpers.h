@@ -90,5 +90,7 @@ void *iio_dmabuf_helper_dma_alloc_coherent(struct device *dev, size_t size,
 					   dma_addr_t *handle);
 void iio_dmabuf_helper_dma_free_coherent(struct device *dev, size_t size,
 					 void *vaddr, dma_addr_t handle);
+void iio_dmabuf_helper_fault_init(void);
+void iio_dmabuf_helper_fault_exit(void);
 
 #endif /* IIO_DMABUF_HELPERS_H */

@@ -48,6 +48,7 @@ struct IioDmabufModule {
     _adc_type: Pin<KBox<iio::sw_device::Registration<converter::AdcType>>>,
     _dac_type: Pin<KBox<iio::sw_device::Registration<converter::DacType>>>,
     _dma_dev: dma::device::DmaDevice,
+    _faults: dma::engine::FaultInjection,
 }
 
 impl kernel::Module for IioDmabufModule {
@@ -63,6 +64,7 @@ impl kernel::Module for IioDmabufModule {
                 GFP_KERNEL,
             )?,
             _dma_dev: dma_dev,
+            _faults: dma::engine::FaultInjection::register(),
         })
     }
 }

@@ -7,10 +7,18 @@
  * target is known from uname -m: aarch64 must have the DMA backend,
  * x86_64 the CPU one, anything else fails.
  *
- * Through the DMA backend the seed and mainline ramps stay exact, and the
- * channel's /sys/class/dma/<name>/bytes_transferred and memcpy_count grow
- * by at least what the blocks carried; with the CPU backend the same
- * ramps are exact and no channel is named.
+ * Through the DMA backend the seed, mainline and fileio ramps stay exact,
+ * and the channel's /sys/class/dma/<name>/bytes_transferred and
+ * memcpy_count grow by at least what the blocks carried; with the CPU
+ * backend the same ramps are exact and no channel is named.
+ *
+ * Faults are injected with the module's fault attributes in debugfs
+ * (fail_iio_dmabuf_dma_error: a descriptor completes with a bus error;
+ * fail_iio_dmabuf_dma_stall: its completion is lost): the block they hit
+ * fails with EIO or ETIMEDOUT (a fence's error, or the read() or write()
+ * that takes the fileio block next), the blocks after it are exact, and
+ * removing a device whose DMA hangs ends in bounded time. The CPU backend
+ * moves no descriptor: the same faults leave its blocks exact.
  */
 #include <sys/utsname.h>
 #include "kselftest_harness.h"
@@ -117,6 +125,47 @@ static int backend_check(const struct inst *in, char *chan, size_t size,
 	return 0;
 }
 
+#define FAIL_ATTR	"/sys/kernel/debug/fail_iio_dmabuf_dma_"
+
+/* Makes the next @times descriptors (-1: every one) fail by @kind */
+static int fault_arm(const char *kind, int times)
+{
+	static const char *const attrs[][2] = {
+		{ "verbose", "0" }, { "interval", "1" }, { "space", "0" },
+		{ "probability", "100" },
+	};
+	char path[PATH_MAX];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(attrs); i++) {
+		snprintf(path, sizeof(path), FAIL_ATTR "%s/%s", kind,
+			 attrs[i][0]);
+		ret = sysfs_write(path, attrs[i][1]);
+		if (ret)
+			return ret;
+	}
+	snprintf(path, sizeof(path), FAIL_ATTR "%s/times", kind);
+	return sysfs_write_ll(path, times);
+}
+
+static int fault_disarm(const char *kind)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), FAIL_ATTR "%s/probability", kind);
+	return sysfs_write(path, "0");
+}
+
+/* The faults of @kind still to inject (its "times") */
+static int fault_times_left(const char *kind, long long *left)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), FAIL_ATTR "%s/times", kind);
+	return sysfs_read_ll(path, left);
+}
+
 FIXTURE(be) {
 	struct inst a, d;
 };
@@ -131,6 +180,8 @@ FIXTURE_SETUP(be)
 
 FIXTURE_TEARDOWN(be)
 {
+	fault_disarm("error");
+	fault_disarm("stall");
 	if (self->a.devnum >= 0)
 		inst_buffer_disable(&self->a);
 	if (self->d.devnum >= 0)
@@ -436,6 +487,426 @@ TEST_F_TIMEOUT(be, seed_dac_ramp, 120)
 	close(cfd);
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_free(&blk[i]);
+}
+
+/*
+ * fileio read() on the ADC: the kernel blocks are filled by the channel
+ * (its counters grow by at least what was read), the ramp is exact.
+ */
+TEST_F_TIMEOUT(be, fileio_adc_ramp, 120)
+{
+	const uint64_t want = (uint64_t)TOTAL * BLK_SCANS / 2;
+	struct chan_stats s0 = {}, s1 = {};
+	struct ramp_check rc;
+	char chan[64], why[256];
+	static uint8_t buf[BLK_SCANS * SCAN];
+	int fd, ret;
+
+	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ramp_init(&rc, ADC_ALL_TS, false);
+	if (chan[0])
+		ASSERT_EQ(0, chan_stats(chan, &s0));
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, FREQ, 4 * BLK_SCANS, 0));
+	fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	ret = stream_read(fd, &rc, want, 60, buf, sizeof(buf), NULL);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("after %" PRIu64 " scans: %s %s", rc.scans,
+		       strerror(-ret), rc.err);
+	}
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	if (chan[0])
+		ASSERT_EQ(0, chan_stats(chan, &s1));
+	DIAG("fileio via %s: %" PRIu64 " scans, %lld bytes in %lld copies",
+	     chan[0] ? chan : "cpu", rc.scans, s1.bytes - s0.bytes,
+	     s1.count - s0.count);
+	EXPECT_EQ(0, rc.first_n);
+	if (chan[0])
+		EXPECT_LE((long long)(rc.scans * SCAN), s1.bytes - s0.bytes);
+	close(fd);
+}
+
+/* @n ramp scans from @first into @buf */
+static void ramp_scans(uint8_t *buf, uint64_t first, size_t n)
+{
+	struct scan_layout l;
+
+	layout_init(&l, ADC_ALL_TS);
+	ramp_fill(&l, buf, first, n);
+}
+
+/*
+ * fileio write() on the DAC: the channel drains the kernel blocks (its
+ * counters grow by at least what was played), every scan is consumed,
+ * none mismatched.
+ */
+TEST_F_TIMEOUT(be, fileio_dac_ramp, 120)
+{
+	const size_t chunk = BLK_SCANS / 2, chunks = TOTAL;
+	struct chan_stats s0 = {}, s1 = {};
+	static uint8_t buf[BLK_SCANS / 2 * SCAN];
+	struct dac_counters c;
+	char chan[64], why[256];
+	size_t i;
+	ssize_t n;
+	int fd, ret;
+
+	ASSERT_EQ(0, backend_check(&self->d, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 4 * BLK_SCANS,
+				    0));
+	fd = inst_open(&self->d, O_WRONLY);
+	ASSERT_LE(0, fd);
+	if (chan[0])
+		ASSERT_EQ(0, chan_stats(chan, &s0));
+	for (i = 0; i < chunks; i++) {
+		ramp_scans(buf, i * chunk, chunk);
+		n = write_all_timeout(fd, buf, sizeof(buf), 30000);
+		ASSERT_EQ((ssize_t)sizeof(buf), n) {
+			TH_LOG("chunk %zu: %s", i,
+			       n < 0 ? strerror((int)-n) : "short");
+		}
+		if (!i)
+			ASSERT_EQ(0, inst_buffer_enable(&self->d));
+	}
+	ret = dac_wait_consumed(&self->d, (long long)(chunks * chunk), 30000,
+				&c);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("scans_consumed %lld, expected %zu", c.consumed,
+		       chunks * chunk);
+	}
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	if (chan[0])
+		ASSERT_EQ(0, chan_stats(chan, &s1));
+	DIAG("DAC fileio via %s: consumed %lld, mismatches %lld, %lld bytes in %lld copies",
+	     chan[0] ? chan : "cpu", c.consumed, c.mismatches,
+	     s1.bytes - s0.bytes, s1.count - s0.count);
+	EXPECT_EQ((long long)(chunks * chunk), c.consumed);
+	EXPECT_EQ(0, c.mismatches);
+	if (chan[0])
+		EXPECT_LE((long long)(chunks * chunk * SCAN),
+			  s1.bytes - s0.bytes);
+	close(fd);
+}
+
+/*
+ * Seed blocks on the ADC with the first descriptor failing by @kind: the
+ * block it hit ends with @err (its fence's error, within the channel's
+ * timeout when the completion is lost), the fault was taken, and the next
+ * block is exact from its own first scan on. With the CPU backend no
+ * descriptor exists: every block is exact and the fault stays armed.
+ */
+static void seed_fault(struct __test_metadata *_metadata,
+		       const struct inst *a, const char *kind, int err)
+{
+	const size_t bytes = BLK_SCANS * SCAN;
+	struct dmabuf_block blk[2];
+	struct ramp_check rc;
+	char chan[64], why[256];
+	long long left;
+	int i, ret, cfd, sfd, st;
+
+	for (i = 0; i < 2; i++)
+		dmabuf_block_init(&blk[i]);
+	ASSERT_EQ(0, backend_check(a, chan, sizeof(chan), why, sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
+	cfd = inst_dmabuf_open(a, O_RDWR);
+	ASSERT_LE(0, cfd);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, dmabuf_block_alloc(&blk[i], cfd, bytes, true));
+		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
+	}
+	sfd = dmabuf_export_sync_file(blk[0].fd, DMA_BUF_SYNC_WRITE);
+	ASSERT_LE(0, sfd);
+	ASSERT_EQ(0, fault_arm(kind, 1));
+	ASSERT_EQ(0, inst_buffer_enable(a));
+	ASSERT_EQ(0, sync_file_wait(sfd, 20000, &st)) {
+		TH_LOG("block 0 still pending after 20 s");
+	}
+	ASSERT_EQ(0, fault_times_left(kind, &left));
+	DIAG("%s via %s: block 0 %s, faults left %lld", kind,
+	     chan[0] ? chan : "cpu", status_str(st), left);
+	if (chan[0]) {
+		EXPECT_EQ(err, st) {
+			TH_LOG("block 0: %s, expected %s", status_str(st),
+			       strerror(-err));
+		}
+		EXPECT_EQ(0, left);
+	} else {
+		EXPECT_EQ(1, st);
+		EXPECT_EQ(1, left);
+	}
+	/* block 1: scans BLK_SCANS.., exact */
+	ramp_init(&rc, ADC_ALL_TS, false);
+	{
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
+		};
+
+		ret = block_wait_check(&w, &blk[1]);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("block 1: %s", w.why);
+		}
+	}
+	EXPECT_EQ(BLK_SCANS % 65536, rc.first_n);
+	EXPECT_EQ((uint64_t)BLK_SCANS, rc.scans);
+	ASSERT_EQ(0, inst_buffer_disable(a));
+	close(sfd);
+	close(cfd);
+	for (i = 0; i < 2; i++)
+		dmabuf_block_free(&blk[i]);
+}
+
+TEST_F_TIMEOUT(be, seed_fault_error, 60)
+{
+	seed_fault(_metadata, &self->a, "error", -EIO);
+}
+
+TEST_F_TIMEOUT(be, seed_fault_stall, 60)
+{
+	seed_fault(_metadata, &self->a, "stall", -ETIMEDOUT);
+}
+
+/*
+ * Mainline (udmabuf) on the ADC, first descriptor completing with an
+ * error: the core's fence of that block ends with EIO, the next block is
+ * exact.
+ */
+TEST_F_TIMEOUT(be, mainline_fault_error, 60)
+{
+	const size_t bytes = BLK_SCANS * SCAN;
+	struct ramp_check rc;
+	char chan[64], why[256];
+	struct mblk m[2];
+	int i, ret, devfd, bfd, sfd, st;
+
+	for (i = 0; i < 2; i++) {
+		dmabuf_block_init(&m[i].b);
+		m[i].memfd = -1;
+	}
+	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
+	devfd = inst_open(&self->a, O_RDWR);
+	ASSERT_LE(0, devfd);
+	bfd = iio_buffer_get_fd(devfd, 0);
+	ASSERT_LE(0, bfd);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, mblk_alloc(&m[i], false, bytes));
+		ASSERT_EQ(0, iio_buffer_attach(bfd, m[i].b.fd));
+		ASSERT_EQ(0, iio_buffer_enqueue(bfd, m[i].b.fd, 0, bytes));
+	}
+	sfd = dmabuf_export_sync_file(m[0].b.fd, DMA_BUF_SYNC_WRITE);
+	ASSERT_LE(0, sfd);
+	ASSERT_EQ(0, fault_arm("error", 1));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	ASSERT_EQ(0, sync_file_wait(sfd, 20000, &st));
+	EXPECT_EQ(chan[0] ? -EIO : 1, st) {
+		TH_LOG("block 0: %s", status_str(st));
+	}
+	ramp_init(&rc, ADC_ALL_TS, false);
+	{
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
+		};
+
+		ret = block_wait_check(&w, &m[1].b);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("block 1: %s", w.why);
+		}
+	}
+	EXPECT_EQ(BLK_SCANS % 65536, rc.first_n);
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, iio_buffer_detach(bfd, m[i].b.fd));
+	close(sfd);
+	close(bfd);
+	close(devfd);
+	for (i = 0; i < 2; i++)
+		mblk_free(&m[i]);
+}
+
+/*
+ * fileio read() on the ADC with one descriptor failing: exactly one read()
+ * fails with EIO (the block's scans are dropped), the reads before and
+ * after it are exact ramps, the ones after continue past the dropped
+ * block. The CPU backend reads on with no error and no gap.
+ */
+TEST_F_TIMEOUT(be, fileio_fault_error, 120)
+{
+	const size_t blk = BLK_SCANS / 4;
+	static uint8_t buf[BLK_SCANS * SCAN];
+	struct ramp_check rc;
+	char chan[64], why[256];
+	int fd, eio = 0, reads = 0;
+	ssize_t n;
+
+	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	/* gaps counted: the dropped block is one */
+	ramp_init(&rc, ADC_ALL_TS, true);
+	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, FREQ, 4 * blk, blk));
+	fd = inst_open(&self->a, O_RDONLY);
+	ASSERT_LE(0, fd);
+	n = read_timeout(fd, buf, blk * SCAN, 10000);
+	ASSERT_EQ((ssize_t)(blk * SCAN), n);
+	ASSERT_EQ(0, ramp_feed(&rc, buf, (size_t)n));
+	ASSERT_EQ(0, fault_arm("error", 1));
+	while (rc.scans < 12 * blk && reads < 1000) {
+		n = read_timeout(fd, buf, blk * SCAN, 10000);
+		reads++;
+		if (n == -EIO) {
+			eio++;
+			continue;
+		}
+		ASSERT_LT(0, n) {
+			TH_LOG("read #%d: %s", reads, strerror((int)-n));
+		}
+		ASSERT_EQ(0, ramp_feed(&rc, buf, (size_t)n)) {
+			TH_LOG("%s", rc.err);
+		}
+	}
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	DIAG("fileio fault via %s: %d EIO, %" PRIu64 " scans, %" PRIu64
+	     " missing in %" PRIu64 " gaps", chan[0] ? chan : "cpu", eio,
+	     rc.scans, rc.gaps, rc.gap_events);
+	if (chan[0]) {
+		EXPECT_EQ(1, eio);
+		EXPECT_EQ(1, (int)rc.gap_events);
+		/* the dropped block's scans, and no more */
+		EXPECT_EQ(blk, rc.gaps);
+	} else {
+		EXPECT_EQ(0, eio);
+		EXPECT_EQ(0, (int)rc.gap_events);
+	}
+	close(fd);
+}
+
+/*
+ * fileio write() on the DAC with one descriptor failing: one write()
+ * fails with EIO (the one that takes the block back), the DAC never sees
+ * a mismatch (the scans of the failed copy were not played, the ramp
+ * restarts after them), and it consumed every scan but those of the
+ * failed copy (a part of one block).
+ */
+TEST_F_TIMEOUT(be, fileio_dac_fault_error, 120)
+{
+	const size_t chunk = BLK_SCANS / 4, chunks = 16;
+	static uint8_t buf[BLK_SCANS / 4 * SCAN];
+	struct dac_counters c;
+	char chan[64], why[256];
+	uint64_t next = 0;
+	int fd, eio = 0, tries = 0;
+	long long want;
+	ssize_t n;
+
+	ASSERT_EQ(0, backend_check(&self->d, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 4 * chunk,
+				    chunk));
+	fd = inst_open(&self->d, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, fault_arm("error", 1));
+	while (next < chunks * chunk && tries++ < 1000) {
+		ramp_scans(buf, next, chunk);
+		n = write_all_timeout(fd, buf, sizeof(buf), 30000);
+		if (n == -EIO) {
+			eio++;
+			continue;
+		}
+		ASSERT_EQ((ssize_t)sizeof(buf), n) {
+			TH_LOG("at scan %" PRIu64 ": %s", next,
+			       n < 0 ? strerror((int)-n) : "short");
+		}
+		if (!next)
+			ASSERT_EQ(0, inst_buffer_enable(&self->d));
+		next += chunk;
+	}
+	/* the end of the stream: everything played that will be */
+	want = (long long)next - (chan[0] ? (long long)chunk : 0);
+	(void)dac_wait_consumed(&self->d, want, 30000, &c);
+	usleep(500 * 1000);
+	ASSERT_EQ(0, dac_read_counters(&self->d, &c));
+	ASSERT_EQ(0, inst_buffer_disable(&self->d));
+	DIAG("DAC fileio fault via %s: %d EIO, consumed %lld of %" PRIu64
+	     ", mismatches %lld", chan[0] ? chan : "cpu", eio, c.consumed,
+	     next, c.mismatches);
+	EXPECT_EQ(chan[0] ? 1 : 0, eio);
+	EXPECT_LE(want, c.consumed);
+	/* through a channel, the failed copy's scans are missing */
+	EXPECT_EQ(chan[0] ? 1 : 0, c.consumed < (long long)next);
+	EXPECT_EQ(0, c.mismatches);
+	close(fd);
+}
+
+/*
+ * The device is removed while its DMA hangs (every completion lost): the
+ * rmdir returns within a few channel timeouts, the queued blocks end with
+ * an error (the one in the hung transfer ETIMEDOUT, the others ENODEV),
+ * and a new device on the same channel streams exactly afterwards.
+ */
+TEST_F_TIMEOUT(be, rmdir_while_dma_hangs, 90)
+{
+	const size_t bytes = BLK_SCANS * SCAN;
+	struct dmabuf_block blk[NBLK];
+	char chan[64], why[256], name[64];
+	int i, cfd, sfd[NBLK], st;
+	double t0, t1;
+
+	for (i = 0; i < NBLK; i++)
+		dmabuf_block_init(&blk[i]);
+	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
+	cfd = inst_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_LE(0, cfd);
+	for (i = 0; i < NBLK; i++) {
+		ASSERT_EQ(0, dmabuf_block_alloc(&blk[i], cfd, bytes, true));
+		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
+		sfd[i] = dmabuf_export_sync_file(blk[i].fd, DMA_BUF_SYNC_WRITE);
+		ASSERT_LE(0, sfd[i]);
+	}
+	ASSERT_EQ(0, fault_arm("stall", -1));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	usleep(300 * 1000);	/* the hardware is inside a transfer now */
+	snprintf(name, sizeof(name), "%s", self->a.name);
+	t0 = now_s();
+	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
+	t1 = now_s();
+	self->a.devnum = -1;
+	ASSERT_EQ(0, fault_disarm("stall"));
+	for (i = 0; i < NBLK; i++) {
+		ASSERT_EQ(0, sync_file_wait(sfd[i], 10000, &st)) {
+			TH_LOG("block %d pending 10 s after the rmdir", i);
+		}
+		DIAG("block %d: %s", i, status_str(st));
+		/* the CPU backend's blocks may have completed */
+		EXPECT_TRUE(st == -ENODEV || st == (chan[0] ? -ETIMEDOUT : 1));
+		close(sfd[i]);
+	}
+	DIAG("rmdir took %.2f s via %s", t1 - t0, chan[0] ? chan : "cpu");
+	EXPECT_GT(10.0, t1 - t0);
+	close(cfd);
+	for (i = 0; i < NBLK; i++)
+		dmabuf_block_free(&blk[i]);
+	/* a fresh device streams exactly through a channel again */
+	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "dbe"));
+	seed_fault(_metadata, &self->a, "error", -EIO);
 }
 
 TEST_HARNESS_MAIN

@@ -21,8 +21,9 @@ use kernel::{
 pub(crate) const MAX_LENGTH: usize = 1 << 22;
 
 /// Allocates zeroed fileio blocks for the buffer's length and watermark
-/// (see [`FileioGeometry`]). Large: no allocation-failure warning, the
-/// caller gets `ENOMEM`.
+/// (see [`FileioGeometry`]), mapped for the DMA channel's device if the
+/// converter has one. Large: no allocation-failure warning, the caller
+/// gets `ENOMEM`.
 fn allocate(buf: &Buffer<BlockBuffer>, scan_bytes: usize) -> Result<KVec<Block<KernelBlock>>> {
     if buf.length() > MAX_LENGTH || scan_bytes == 0 {
         return Err(EINVAL);
@@ -31,7 +32,7 @@ fn allocate(buf: &Buffer<BlockBuffer>, scan_bytes: usize) -> Result<KVec<Block<K
     let block_bytes = geometry.block_scans.checked_mul(scan_bytes).ok_or(EINVAL)?;
     let mut blocks = KVec::with_capacity(geometry.blocks, GFP_KERNEL)?;
     for _ in 0..geometry.blocks {
-        let data = KVVec::from_elem(0u8, block_bytes, GFP_KERNEL | __GFP_NOWARN)?;
+        let data = KernelBlock::new(block_bytes, buf.data().channel_dev.as_deref())?;
         blocks.push(Block::new(data, block_bytes), GFP_KERNEL)?;
     }
     Ok(blocks)
@@ -48,12 +49,22 @@ pub(super) fn read(buf: &Buffer<BlockBuffer>, out: &mut UserSliceWriter) -> Resu
     let mut total = 0;
     while out.len() >= scan_bytes {
         let taken = this.queue.lock().engine.take_for_read();
-        let block = match taken {
+        let mut block = match taken {
             Ok(Some(block)) => block,
             Ok(None) => break,
             Err(r) if total == 0 => return Err(refusal(r)),
             Err(_) => break,
         };
+        if let Some(e) = block.data.take_error() {
+            // The DMA that filled it failed: its scans are dropped, the
+            // reader is told (after what it got before).
+            let rest = block.filled - block.consumed;
+            drop(this.queue.lock().engine.return_after_read(block, rest));
+            if total == 0 {
+                return Err(e);
+            }
+            break;
+        }
         let start = block.consumed;
         let n = (block.filled - start).min(out.len() / scan_bytes * scan_bytes);
         // Copy outside the spinlock: this may fault and sleep.
@@ -108,6 +119,15 @@ pub(super) fn write(buf: &Buffer<BlockBuffer>, input: &mut UserSliceReader) -> R
             Err(r) if total == 0 => return Err(refusal(r)),
             Err(_) => break,
         };
+        if let Some(e) = block.data.take_error() {
+            // The DMA that played it last failed: the writer is told
+            // (after what it wrote before), the block is free again.
+            drop(this.queue.lock().engine.submit_written(block, 0));
+            if total == 0 {
+                return Err(e);
+            }
+            break;
+        }
         // Blocks are made for this scan size: at least one scan fits.
         let n = block.data.len().min(input.len()) / scan_bytes * scan_bytes;
         // Copy outside the spinlock: this may fault and sleep.

@@ -23,10 +23,11 @@ pub(crate) mod seed;
 
 use crate::{
     dma::{
-        block::{DeviceBlock, DeviceTable},
+        block::DeviceTable,
         buf::MemoryAccount,
-        engine::FifoChannel,
+        engine::{DmaTarget, FifoChannel},
         fence::{FenceContext, SignallingSection},
+        pages::KernelBlock,
     },
     engine::{
         queue::{
@@ -48,9 +49,6 @@ use kernel::{
 };
 
 pub(crate) use mainline::AttachedDmabuf;
-
-/// A kernel block of the fileio path.
-type KernelBlock = KVVec<u8>;
 
 /// The engine's rings live in `KVec`s allocated with the buffer.
 struct KernelSlots;
@@ -159,6 +157,9 @@ pub(crate) trait Hardware {
     fn fill<S: ByteSink + ?Sized>(&mut self, out: &mut S, chunk: Chunk);
     /// Takes the scans of `data` (output).
     fn check<S: ByteSource + ?Sized>(&mut self, data: &S, chunk: Chunk);
+    /// Scans due did not reach the converter (their DMA failed): the
+    /// next ones taken start afresh.
+    fn interrupted(&mut self) {}
 }
 
 impl BlockBuffer {
@@ -248,12 +249,31 @@ impl BlockBuffer {
             let bytes = n * scan_bytes;
             match &mut entry {
                 Entry::Fileio(b) => {
-                    let data = &mut b.data[filled..filled + bytes];
                     let chunk = Chunk { first, repeat };
-                    if input {
-                        hw.fill(data, chunk);
+                    let channel = dma
+                        .as_deref_mut()
+                        .filter(|d| b.data.mapped_for(d.channel().device()));
+                    if let Some(channel) = channel {
+                        let moved = dma_move(
+                            channel,
+                            &mut b.data,
+                            filled,
+                            bytes,
+                            scan_bytes,
+                            chunk,
+                            input,
+                            hw,
+                        );
+                        if let Err(e) = moved {
+                            b.data.set_error(e);
+                        }
                     } else {
-                        hw.check(data, chunk);
+                        let data = &mut b.data[filled..filled + bytes];
+                        if input {
+                            hw.fill(data, chunk);
+                        } else {
+                            hw.check(data, chunk);
+                        }
                     }
                 }
                 Entry::Dmabuf(b) => {
@@ -312,16 +332,17 @@ impl BlockBuffer {
     }
 }
 
-/// Moves `bytes` bytes (whole scans) at `offset` of a DMABUF block
-/// through the channel's FIFO, at most a FIFO of them at a time: the CPU
-/// fills the FIFO with the scans due and the channel copies it into the
-/// block (input), or the channel copies the block into the FIFO and the
-/// CPU checks it there (output). Waits for each copy; fails with its
-/// error (`EIO`, `ETIMEDOUT`), the channel terminated.
+/// Moves `bytes` bytes (whole scans) at `offset` of a block mapped for
+/// the channel through the channel's FIFO, at most a FIFO of them at a
+/// time: the CPU fills the FIFO with the scans due and the channel copies
+/// it into the block (input), or the channel copies the block into the
+/// FIFO and the CPU checks it there (output). Waits for each copy; fails with its
+/// error (`EIO`, `ETIMEDOUT`), the channel terminated; an output that
+/// failed is [`Hardware::interrupted`].
 #[allow(clippy::too_many_arguments)]
 fn dma_move(
     dma: &mut FifoChannel,
-    memory: &mut DeviceBlock,
+    memory: &mut dyn DmaTarget,
     offset: usize,
     bytes: usize,
     scan_bytes: usize,
@@ -344,7 +365,10 @@ fn dma_move(
             hw.fill(dma.fifo(n), piece);
             dma.transfer(memory, offset + done, n, true)?;
         } else {
-            dma.transfer(memory, offset + done, n, false)?;
+            if let Err(e) = dma.transfer(memory, offset + done, n, false) {
+                hw.interrupted();
+                return Err(e);
+            }
             hw.check(&*dma.fifo(n), piece);
         }
         done += n;

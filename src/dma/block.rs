@@ -311,32 +311,10 @@ unsafe impl DmaTarget for DeviceBlock {
         if table.dev != raw_device(dev) || offset.checked_add(len).is_none_or(|e| e > self.len) {
             return Err(EINVAL);
         }
-        let end = offset + len;
-        let mut pos = 0usize;
         // SAFETY: Mapped and unchanged while the block is in use (type
         // invariant of `DeviceTable`).
         let sgt = unsafe { SGTable::from_raw(table.sgt) };
-        for entry in sgt.iter() {
-            if pos >= end {
-                break;
-            }
-            let entry_len = usize::try_from(entry.dma_len()).map_err(|_| EINVAL)?;
-            let entry_end = pos.saturating_add(entry_len);
-            let from = pos.max(offset);
-            let to = entry_end.min(end);
-            if from < to {
-                each(Segment {
-                    addr: entry.dma_address() + (from - pos) as bindings::dma_addr_t,
-                    len: to - from,
-                })?;
-            }
-            pos = entry_end;
-        }
-        if pos < end {
-            // The table is shorter than the block.
-            return Err(EINVAL);
-        }
-        Ok(())
+        each_segment(sgt, offset, len, each)
     }
 
     fn sync_for_device(&mut self) {
@@ -352,4 +330,37 @@ unsafe impl DmaTarget for DeviceBlock {
             unsafe { bindings::iio_dmabuf_helper_dma_sync_sgtable_for_cpu(t.dev, t.sgt, t.dir) };
         }
     }
+}
+
+/// Calls `each` with the segments of `sgt`'s DMA addresses that cover
+/// bytes `offset..offset + len` of its memory, in order (`EINVAL` if the
+/// table is shorter).
+pub(super) fn each_segment(
+    sgt: &SGTable,
+    offset: usize,
+    len: usize,
+    each: &mut dyn FnMut(Segment) -> Result,
+) -> Result {
+    let end = offset.checked_add(len).ok_or(EINVAL)?;
+    let mut pos = 0usize;
+    for entry in sgt.iter() {
+        if pos >= end {
+            break;
+        }
+        let entry_len = usize::try_from(entry.dma_len()).map_err(|_| EINVAL)?;
+        let entry_end = pos.saturating_add(entry_len);
+        let from = pos.max(offset);
+        let to = entry_end.min(end);
+        if from < to {
+            each(Segment {
+                addr: entry.dma_address() + (from - pos) as bindings::dma_addr_t,
+                len: to - from,
+            })?;
+        }
+        pos = entry_end;
+    }
+    if pos < end {
+        return Err(EINVAL);
+    }
+    Ok(())
 }

@@ -17,7 +17,6 @@ use kernel::{
     ffi, new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
-    types::Opaque,
 };
 
 /// How a fence uses the buffer it is added to.
@@ -396,36 +395,9 @@ impl BlockMemory {
         dev: *mut bindings::device,
         dir: bindings::dma_data_direction,
     ) -> Result<*mut bindings::sg_table> {
-        let sgt = KBox::<Opaque<bindings::sg_table>>::new_uninit(GFP_KERNEL)?;
-        let sgt = KBox::into_raw(sgt).cast::<bindings::sg_table>();
-        let free = |sgt: *mut bindings::sg_table| {
-            // SAFETY: Allocated above as a KBox and not shared.
-            drop(unsafe { KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()) })
-        };
-        // SAFETY: `sgt` is writable memory for a table, `pages` lists the
-        // block's pages.
-        let ret = unsafe {
-            bindings::iio_dmabuf_helper_sg_alloc_table_from_pages(
-                sgt,
-                self.pages.as_ptr().cast_mut(),
-                self.pages.len() as u32,
-                self.size as ffi::c_ulong,
-            )
-        };
-        if let Err(e) = to_result(ret) {
-            free(sgt);
-            return Err(e);
-        }
-        // SAFETY: A valid table of our pages; `dev` is a live device (the
-        // caller's).
-        let ret = unsafe { bindings::iio_dmabuf_helper_dma_map_sgtable(dev, sgt, dir) };
-        if let Err(e) = to_result(ret) {
-            // SAFETY: Allocated by sg_alloc_table_from_pages above.
-            unsafe { bindings::sg_free_table(sgt) };
-            free(sgt);
-            return Err(e);
-        }
-        Ok(sgt)
+        // SAFETY: Our pages, unmapped before they are freed (drop, or an
+        // importer's unmap before the release); `dev` is the caller's.
+        unsafe { super::pages::map_pages(&self.pages, self.size, dev, dir) }
     }
 
     /// The module's own mapping of the block for `dev` (the device of its
@@ -482,11 +454,7 @@ impl PinnedDrop for BlockMemory {
         for m in self.mappings.lock().iter().filter(|m| m.own) {
             // SAFETY: Mapped and allocated by `map_pages`; the DMABUF is
             // released: no block uses the table any more.
-            unsafe {
-                bindings::iio_dmabuf_helper_dma_unmap_sgtable(m.dev, m.sgt, m.dir);
-                bindings::sg_free_table(m.sgt);
-                drop(KBox::from_raw(m.sgt.cast::<Opaque<bindings::sg_table>>()));
-            }
+            unsafe { super::pages::unmap_pages(m.dev, m.sgt, m.dir) };
         }
         // SAFETY: Owned by the type invariant; no mapping outlives the
         // DMABUF, whose release drops this.
@@ -511,33 +479,18 @@ pub(crate) fn export_block(
     }
     let size = size.div_ceil(PAGE) * PAGE;
     account.charge(size, limit)?;
-    // SAFETY: No requirement; the memory is zeroed.
-    let Some(vaddr) =
-        NonNull::new(unsafe { bindings::iio_dmabuf_helper_vmalloc_user(size as ffi::c_ulong) })
-    else {
-        account.uncharge(size);
-        return Err(ENOMEM);
+    let (vaddr, pages) = match super::pages::vmalloc_pages(size) {
+        Ok(p) => p,
+        Err(e) => {
+            account.uncharge(size);
+            return Err(e);
+        }
     };
-    let vaddr = vaddr.cast::<u8>();
     let free_early = || {
         // SAFETY: Allocated above and not shared yet.
         unsafe { bindings::iio_dmabuf_helper_vfree(vaddr.as_ptr().cast()) };
         account.uncharge(size);
     };
-    let mut pages = match KVec::with_capacity(size / PAGE, GFP_KERNEL) {
-        Ok(p) => p,
-        Err(e) => {
-            free_early();
-            return Err(e.into());
-        }
-    };
-    for i in 0..size / PAGE {
-        // SAFETY: Inside the allocation; capacity reserved above.
-        let page = unsafe {
-            bindings::iio_dmabuf_helper_vmalloc_to_page(vaddr.as_ptr().add(i * PAGE).cast())
-        };
-        let _ = pages.push_within_capacity(page);
-    }
     // From here on the memory belongs to `BlockMemory`, whose drop frees it.
     let memory = KBox::pin_init(
         try_pin_init!(BlockMemory {
@@ -605,11 +558,7 @@ unsafe extern "C" fn block_map(
         );
         if let Err(e) = recorded {
             // SAFETY: Mapped and allocated by `map_pages` just above.
-            unsafe {
-                bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir);
-                bindings::sg_free_table(sgt);
-                drop(KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()));
-            }
+            unsafe { super::pages::unmap_pages(dev, sgt, dir) };
             return Err(e.into());
         }
         Ok(sgt)
@@ -633,11 +582,7 @@ unsafe extern "C" fn block_unmap(
     let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
     mem.mappings.lock().retain(|m| m.own || m.sgt != sgt);
     // SAFETY: Mapped and allocated by `block_map`, no longer listed.
-    unsafe {
-        bindings::iio_dmabuf_helper_dma_unmap_sgtable(dev, sgt, dir);
-        bindings::sg_free_table(sgt);
-        drop(KBox::from_raw(sgt.cast::<Opaque<bindings::sg_table>>()));
-    }
+    unsafe { super::pages::unmap_pages(dev, sgt, dir) };
 }
 
 /// # Safety

@@ -388,3 +388,28 @@ impl FifoChannel {
         self.channel.terminate_sync();
     }
 }
+
+/// The debugfs attributes of the DMA fault injection
+/// (`/sys/kernel/debug/fail_iio_dmabuf_dma_{error,stall}`): descriptors
+/// completing with an error, or whose completion is lost. Removed on
+/// drop.
+pub(crate) struct FaultInjection(());
+
+impl FaultInjection {
+    /// Creates the attributes (none in a kernel without
+    /// `FAULT_INJECTION_DEBUG_FS`).
+    pub(crate) fn register() -> Self {
+        // SAFETY: No requirement; once per module (the module holds the
+        // only value).
+        unsafe { bindings::iio_dmabuf_helper_fault_init() };
+        Self(())
+    }
+}
+
+impl Drop for FaultInjection {
+    fn drop(&mut self) {
+        // SAFETY: Created by `register`; the module's channels are all
+        // released (their converters went first).
+        unsafe { bindings::iio_dmabuf_helper_fault_exit() };
+    }
+}

@@ -8,3 +8,4 @@ pub(crate) mod buf;
 pub(crate) mod device;
 pub(crate) mod engine;
 pub(crate) mod fence;
+pub(crate) mod pages;
