@@ -909,4 +909,61 @@ TEST_F_TIMEOUT(be, rmdir_while_dma_hangs, 90)
 	seed_fault(_metadata, &self->a, "error", -EIO);
 }
 
+/*
+ * The buffer is disabled while its DMA hangs (every completion lost): the
+ * disable returns within a few channel timeouts, the block in the hung
+ * transfer ends with ETIMEDOUT and the others with ECANCELED, and the
+ * same device then streams exactly through its channel.
+ */
+TEST_F_TIMEOUT(be, disable_while_dma_hangs, 90)
+{
+	const size_t bytes = BLK_SCANS * SCAN;
+	struct dmabuf_block blk[NBLK];
+	char chan[64], why[256];
+	int i, cfd, sfd[NBLK], st, timedout = 0;
+	double t0, t1;
+
+	for (i = 0; i < NBLK; i++)
+		dmabuf_block_init(&blk[i]);
+	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
+				   sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
+	cfd = inst_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_LE(0, cfd);
+	for (i = 0; i < NBLK; i++) {
+		ASSERT_EQ(0, dmabuf_block_alloc(&blk[i], cfd, bytes, true));
+		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
+		sfd[i] = dmabuf_export_sync_file(blk[i].fd, DMA_BUF_SYNC_WRITE);
+		ASSERT_LE(0, sfd[i]);
+	}
+	ASSERT_EQ(0, fault_arm("stall", -1));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	usleep(300 * 1000);	/* the hardware is inside a transfer now */
+	t0 = now_s();
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	t1 = now_s();
+	ASSERT_EQ(0, fault_disarm("stall"));
+	for (i = 0; i < NBLK; i++) {
+		ASSERT_EQ(0, sync_file_wait(sfd[i], 10000, &st)) {
+			TH_LOG("block %d pending 10 s after the disable", i);
+		}
+		DIAG("block %d: %s", i, status_str(st));
+		timedout += st == -ETIMEDOUT;
+		/* the CPU backend's blocks may have completed */
+		EXPECT_TRUE(st == -ECANCELED ||
+			    st == (chan[0] ? -ETIMEDOUT : 1));
+		close(sfd[i]);
+	}
+	DIAG("disable took %.2f s via %s", t1 - t0, chan[0] ? chan : "cpu");
+	EXPECT_GT(10.0, t1 - t0);
+	if (chan[0])
+		EXPECT_LE(1, timedout);
+	close(cfd);
+	for (i = 0; i < NBLK; i++)
+		dmabuf_block_free(&blk[i]);
+	seed_fault(_metadata, &self->a, "error", -EIO);
+}
+
 TEST_HARNESS_MAIN

@@ -125,8 +125,8 @@ fn abort_errno(abort: Abort) -> Error {
 }
 
 /// Takes the blocks the engine removed out, one at a time, and frees them
-/// (fileio) or completes them with the abort's error (DMABUF), with no
-/// lock held. Every path that removes blocks calls it.
+/// (fileio) or completes them with an error (DMABUF: a dependency's, else
+/// that of a DMA that failed on it, else the abort's), with no lock held. Every path that removes blocks calls it.
 fn reap(this: &BlockBuffer) {
     loop {
         let dead = this.queue.lock().engine.reap();
@@ -135,7 +135,11 @@ fn reap(this: &BlockBuffer) {
             // A kernel block: freed here.
             Some((Entry::Fileio(_), _)) => {}
             Some((Entry::Dmabuf(block), abort)) => {
-                let error = block.data.dependency_error().unwrap_or(abort_errno(abort));
+                let error = block
+                    .data
+                    .dependency_error()
+                    .or(block.data.dma_error())
+                    .unwrap_or(abort_errno(abort));
                 complete(block, Some(error));
             }
         }
@@ -310,10 +314,12 @@ impl BlockBuffer {
                     completed += 1;
                 }
                 // Aborted while we moved its data: a fileio block is freed
-                // here, a DMABUF block ends with the abort's error.
+                // here, a DMABUF block ends with the error of its DMA if
+                // that failed, else with the abort's.
                 Outcome::Dead(Entry::Fileio(_), _) => {}
                 Outcome::Dead(Entry::Dmabuf(block), abort) => {
-                    complete(block, Some(abort_errno(abort)));
+                    let error = block.data.dma_error().unwrap_or(abort_errno(abort));
+                    complete(block, Some(error));
                 }
             }
         }
