@@ -645,6 +645,7 @@ static void seed_fault(struct __test_metadata *_metadata,
 	}
 	/* block 1: scans BLK_SCANS.., exact */
 	ramp_init(&rc, ADC_ALL_TS, false);
+	rc.expect = BLK_SCANS;
 	{
 		struct block_wait w = {
 			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
@@ -714,6 +715,7 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 		TH_LOG("block 0: %s", status_str(st));
 	}
 	ramp_init(&rc, ADC_ALL_TS, false);
+	rc.expect = BLK_SCANS;
 	{
 		struct block_wait w = {
 			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
