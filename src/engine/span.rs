@@ -12,7 +12,8 @@
 //! scans, then a tight loop of word stores or loads.
 
 /// Whether `count` scans `stride` bytes apart from byte `at`, each using
-/// its first `used` bytes, fit in `size` bytes.
+/// its first `used` bytes, fit in `size` bytes. A scan takes room: a
+/// `stride` of 0 fits nothing.
 #[inline(always)]
 pub fn scans_fit(size: usize, at: usize, count: usize, stride: usize, used: usize) -> bool {
     let Some(last) = count.checked_sub(1) else {
@@ -21,7 +22,7 @@ pub fn scans_fit(size: usize, at: usize, count: usize, stride: usize, used: usiz
     last.checked_mul(stride)
         .and_then(|offset| offset.checked_add(at))
         .and_then(|start| start.checked_add(used))
-        .is_some_and(|end| used <= stride && end <= size)
+        .is_some_and(|end| stride > 0 && used <= stride && end <= size)
 }
 
 /// The low `B` bytes of `word`, little-endian.
@@ -38,6 +39,12 @@ pub fn widen<const B: usize>(bytes: [u8; B]) -> u64 {
     let mut all = [0; 8];
     all[..B].copy_from_slice(&bytes);
     u64::from_le_bytes(all)
+}
+
+/// The first `B` bytes of `scan` (which holds them) as a word.
+#[inline(always)]
+fn load<const B: usize>(scan: &[u8]) -> u64 {
+    widen::<B>(scan[..B].try_into().unwrap_or([0; B]))
 }
 
 /// Memory the hardware writes.
@@ -98,7 +105,7 @@ impl ByteSink for [u8] {
         stride: usize,
         mut next: impl FnMut() -> u64,
     ) {
-        if count == 0 || stride == 0 || !scans_fit(self.len(), at, count, stride, B) {
+        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
             return;
         }
         // Whole strides but the last scan's, which may end after its `B`
@@ -131,15 +138,15 @@ impl ByteSource for [u8] {
         stride: usize,
         mut next: impl FnMut() -> u64,
     ) -> usize {
-        if count == 0 || stride == 0 || !scans_fit(self.len(), at, count, stride, B) {
+        if count == 0 || !scans_fit(self.len(), at, count, stride, B) {
             return 0;
         }
         let (body, last) = self[at..].split_at((count - 1) * stride);
         let matched = body
             .chunks_exact(stride)
-            .take_while(|scan| widen::<B>(scan[..B].try_into().unwrap_or([0; B])) == next())
+            .take_while(|scan| load::<B>(scan) == next())
             .count();
-        if matched == count - 1 && widen::<B>(last[..B].try_into().unwrap_or([0; B])) == next() {
+        if matched == count - 1 && load::<B>(last) == next() {
             count
         } else {
             matched
@@ -160,6 +167,18 @@ mod tests {
         assert!(!scans_fit(64, 0, 2, 8, 16));
         assert!(!scans_fit(usize::MAX, 1, usize::MAX, 16, 16));
         assert!(!scans_fit(usize::MAX, usize::MAX, 1, 16, 1));
+        // A stride of 0 fits no scan, even of no bytes.
+        assert!(!scans_fit(64, 0, 1, 0, 0));
+        assert!(!scans_fit(64, 0, 2, 0, 0));
+    }
+
+    #[test]
+    fn stride_zero_moves_nothing() {
+        let mut buf = [7u8; 16];
+        buf[..].put_scans::<0>(0, 2, 0, || 1);
+        buf[..].put_scans::<2>(0, 1, 0, || 1);
+        assert_eq!(buf, [7u8; 16]);
+        assert_eq!(buf[..].match_scans::<0>(0, 2, 0, || 0), 0);
     }
 
     #[test]
