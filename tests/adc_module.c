@@ -454,35 +454,6 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_mapping, 120)
 }
 
 /*
- * The device a converter's buffer maps DMABUFs for: its DMA channel's
- * controller (the device of /sys/class/dma/<backend>) with the DMA
- * backend, else the module's faux device "iio_dmabuf". 0 or -errno.
- */
-static int buffer_dma_dev(const struct inst *a, char *name, size_t size)
-{
-	char backend[64], path[PATH_MAX], link[PATH_MAX];
-	const char *base;
-	ssize_t n;
-	int ret;
-
-	ret = inst_read(a, "backend", backend, sizeof(backend));
-	if (ret < 0)
-		return ret;
-	if (!strcmp(backend, "cpu")) {
-		snprintf(name, size, "iio_dmabuf");
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/sys/class/dma/%s/device", backend);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -errno;
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	snprintf(name, size, "%.*s", (int)size - 1, base ? base + 1 : link);
-	return 0;
-}
-
-/*
  * rmmod while a mainline attachment is alive: a DMABUF of the system heap
  * attached (and queued) on an ADC's buffer fd. The buffer fd and the
  * attachment pin the module, also after rmdir; once the buffer fd is
@@ -518,7 +489,7 @@ TEST_F_TIMEOUT(mod, rmmod_busy_with_attachment, 120)
 	}
 	ret = dmabuf_attached_devices(self->dfd, dev, sizeof(dev));
 	EXPECT_EQ(1, ret);
-	ASSERT_EQ(0, buffer_dma_dev(&self->a, want, sizeof(want)));
+	ASSERT_EQ(0, inst_dma_dev(&self->a, want, sizeof(want)));
 	EXPECT_STREQ(want, dev);
 	/* queued, buffer disabled: the fence stays pending */
 	ret = iio_buffer_enqueue(self->bfd, self->dfd, 0, bytes);

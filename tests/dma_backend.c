@@ -166,6 +166,15 @@ static int fault_times_left(const char *kind, long long *left)
 	return sysfs_read_ll(path, left);
 }
 
+/* For test bodies: backend_check() into @chan (a char array) succeeds */
+#define ASSERT_BACKEND(in, chan) do {					\
+	char _why[256];							\
+	ASSERT_EQ(0, backend_check((in), (chan), sizeof(chan), _why,	\
+				   sizeof(_why))) {			\
+		TH_LOG("%s", _why);					\
+	}								\
+} while (0)
+
 FIXTURE(be) {
 	struct inst a, d;
 };
@@ -196,16 +205,10 @@ FIXTURE_TEARDOWN(be)
  */
 TEST_F_TIMEOUT(be, names, 60)
 {
-	char ca[64], cd[64], why[256], again[64];
+	char ca[64], cd[64], again[64];
 
-	ASSERT_EQ(0, backend_check(&self->a, ca, sizeof(ca), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
-	ASSERT_EQ(0, backend_check(&self->d, cd, sizeof(cd), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->a, ca);
+	ASSERT_BACKEND(&self->d, cd);
 	if (expect_dma() == 1)
 		EXPECT_STRNE(ca, cd);
 	/* read-only sysfs files: opening one for writing is EACCES */
@@ -227,16 +230,13 @@ TEST_F_TIMEOUT(be, seed_adc_ramp, 120)
 	struct dmabuf_block blk[NBLK];
 	struct chan_stats s0 = {}, s1 = {};
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	long long ov0, ov1;
 	int i, done, ret, cfd;
 
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_init(&blk[i]);
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->a, chan);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
 	cfd = inst_dmabuf_open(&self->a, O_RDWR);
@@ -327,7 +327,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	struct chan_stats s0 = {}, s1 = {};
 	struct mblk m[NBLK];
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	long long ov0, ov1;
 	int i, done, ret, devfd, bfd;
 
@@ -335,10 +335,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 		dmabuf_block_init(&m[i].b);
 		m[i].memfd = -1;
 	}
-	ASSERT_EQ(0, backend_check(a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(a, chan);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
 	devfd = inst_open(a, O_RDWR);
@@ -430,15 +427,12 @@ TEST_F_TIMEOUT(be, seed_dac_ramp, 120)
 	struct dmabuf_block blk[NBLK];
 	struct chan_stats s0 = {}, s1 = {};
 	struct dac_counters c;
-	char chan[64], why[256];
+	char chan[64];
 	int i, done, ret, cfd;
 
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_init(&blk[i]);
-	ASSERT_EQ(0, backend_check(&self->d, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->d, chan);
 	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 0, 0));
 	cfd = inst_dmabuf_open(&self->d, O_RDWR);
 	ASSERT_LE(0, cfd);
@@ -498,14 +492,11 @@ TEST_F_TIMEOUT(be, fileio_adc_ramp, 120)
 	const uint64_t want = (uint64_t)TOTAL * BLK_SCANS / 2;
 	struct chan_stats s0 = {}, s1 = {};
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	static uint8_t buf[BLK_SCANS * SCAN];
 	int fd, ret;
 
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->a, chan);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	if (chan[0])
 		ASSERT_EQ(0, chan_stats(chan, &s0));
@@ -549,15 +540,12 @@ TEST_F_TIMEOUT(be, fileio_dac_ramp, 120)
 	struct chan_stats s0 = {}, s1 = {};
 	static uint8_t buf[BLK_SCANS / 2 * SCAN];
 	struct dac_counters c;
-	char chan[64], why[256];
+	char chan[64];
 	size_t i;
 	ssize_t n;
 	int fd, ret;
 
-	ASSERT_EQ(0, backend_check(&self->d, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->d, chan);
 	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 4 * BLK_SCANS,
 				    0));
 	fd = inst_open(&self->d, O_WRONLY);
@@ -607,15 +595,13 @@ static void seed_fault(struct __test_metadata *_metadata,
 	const size_t bytes = BLK_SCANS * SCAN;
 	struct dmabuf_block blk[2];
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	long long left;
 	int i, ret, cfd, sfd, st;
 
 	for (i = 0; i < 2; i++)
 		dmabuf_block_init(&blk[i]);
-	ASSERT_EQ(0, backend_check(a, chan, sizeof(chan), why, sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(a, chan);
 	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
 	cfd = inst_dmabuf_open(a, O_RDWR);
 	ASSERT_LE(0, cfd);
@@ -684,7 +670,7 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 {
 	const size_t bytes = BLK_SCANS * SCAN;
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	struct mblk m[2];
 	int i, ret, devfd, bfd, sfd, st;
 
@@ -692,10 +678,7 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 		dmabuf_block_init(&m[i].b);
 		m[i].memfd = -1;
 	}
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->a, chan);
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
 	devfd = inst_open(&self->a, O_RDWR);
 	ASSERT_LE(0, devfd);
@@ -748,14 +731,11 @@ TEST_F_TIMEOUT(be, fileio_fault_error, 120)
 	const size_t blk = BLK_SCANS / 4;
 	static uint8_t buf[BLK_SCANS * SCAN];
 	struct ramp_check rc;
-	char chan[64], why[256];
+	char chan[64];
 	int fd, eio = 0, reads = 0;
 	ssize_t n;
 
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->a, chan);
 	/* gaps counted: the dropped block is one */
 	ramp_init(&rc, ADC_ALL_TS, true);
 	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, FREQ, 4 * blk, blk));
@@ -807,16 +787,13 @@ TEST_F_TIMEOUT(be, fileio_dac_fault_error, 120)
 	const size_t chunk = BLK_SCANS / 4, chunks = 16;
 	static uint8_t buf[BLK_SCANS / 4 * SCAN];
 	struct dac_counters c;
-	char chan[64], why[256];
+	char chan[64];
 	uint64_t next = 0;
 	int fd, eio = 0, tries = 0;
 	long long want;
 	ssize_t n;
 
-	ASSERT_EQ(0, backend_check(&self->d, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
+	ASSERT_BACKEND(&self->d, chan);
 	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 4 * chunk,
 				    chunk));
 	fd = inst_open(&self->d, O_WRONLY);
@@ -855,84 +832,28 @@ TEST_F_TIMEOUT(be, fileio_dac_fault_error, 120)
 }
 
 /*
- * The device is removed while its DMA hangs (every completion lost): the
- * rmdir returns within a few channel timeouts, the queued blocks end with
- * an error (the one in the hung transfer ETIMEDOUT, the others ENODEV),
- * and a new device on the same channel streams exactly afterwards.
+ * The buffer is disabled (@rmdir: the device removed) while its DMA hangs,
+ * every completion lost: that returns within a few channel timeouts, the
+ * block in the hung transfer ends with ETIMEDOUT and the others with
+ * ECANCELED (ENODEV), and a device on that channel then streams exactly
+ * (a fresh one after the rmdir). With the CPU backend nothing hangs: a
+ * block may have completed.
  */
-TEST_F_TIMEOUT(be, rmdir_while_dma_hangs, 90)
+static void abort_hung_dma(struct __test_metadata *_metadata, struct inst *a,
+			   bool rmdir)
 {
 	const size_t bytes = BLK_SCANS * SCAN;
+	const int aborted = rmdir ? -ENODEV : -ECANCELED;
 	struct dmabuf_block blk[NBLK];
-	char chan[64], why[256], name[64];
-	int i, cfd, sfd[NBLK], st;
-	double t0, t1;
-
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_init(&blk[i]);
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
-	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
-	cfd = inst_dmabuf_open(&self->a, O_RDWR);
-	ASSERT_LE(0, cfd);
-	for (i = 0; i < NBLK; i++) {
-		ASSERT_EQ(0, dmabuf_block_alloc(&blk[i], cfd, bytes, true));
-		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
-		sfd[i] = dmabuf_export_sync_file(blk[i].fd, DMA_BUF_SYNC_WRITE);
-		ASSERT_LE(0, sfd[i]);
-	}
-	ASSERT_EQ(0, fault_arm("stall", -1));
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	usleep(300 * 1000);	/* the hardware is inside a transfer now */
-	snprintf(name, sizeof(name), "%s", self->a.name);
-	t0 = now_s();
-	ASSERT_EQ(0, inst_rmdir(INST_ADC, name));
-	t1 = now_s();
-	self->a.devnum = -1;
-	ASSERT_EQ(0, fault_disarm("stall"));
-	for (i = 0; i < NBLK; i++) {
-		ASSERT_EQ(0, sync_file_wait(sfd[i], 10000, &st)) {
-			TH_LOG("block %d pending 10 s after the rmdir", i);
-		}
-		DIAG("block %d: %s", i, status_str(st));
-		/* the CPU backend's blocks may have completed */
-		EXPECT_TRUE(st == -ENODEV || st == (chan[0] ? -ETIMEDOUT : 1));
-		close(sfd[i]);
-	}
-	DIAG("rmdir took %.2f s via %s", t1 - t0, chan[0] ? chan : "cpu");
-	EXPECT_GT(10.0, t1 - t0);
-	close(cfd);
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_free(&blk[i]);
-	/* a fresh device streams exactly through a channel again */
-	ASSERT_EQ(0, inst_create_unique(&self->a, INST_ADC, "dbe"));
-	seed_fault(_metadata, &self->a, "error", -EIO);
-}
-
-/*
- * The buffer is disabled while its DMA hangs (every completion lost): the
- * disable returns within a few channel timeouts, the block in the hung
- * transfer ends with ETIMEDOUT and the others with ECANCELED, and the
- * same device then streams exactly through its channel.
- */
-TEST_F_TIMEOUT(be, disable_while_dma_hangs, 90)
-{
-	const size_t bytes = BLK_SCANS * SCAN;
-	struct dmabuf_block blk[NBLK];
-	char chan[64], why[256];
+	char chan[64];
 	int i, cfd, sfd[NBLK], st, timedout = 0;
 	double t0, t1;
 
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_init(&blk[i]);
-	ASSERT_EQ(0, backend_check(&self->a, chan, sizeof(chan), why,
-				   sizeof(why))) {
-		TH_LOG("%s", why);
-	}
-	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
-	cfd = inst_dmabuf_open(&self->a, O_RDWR);
+	ASSERT_BACKEND(a, chan);
+	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
+	cfd = inst_dmabuf_open(a, O_RDWR);
 	ASSERT_LE(0, cfd);
 	for (i = 0; i < NBLK; i++) {
 		ASSERT_EQ(0, dmabuf_block_alloc(&blk[i], cfd, bytes, true));
@@ -941,31 +862,47 @@ TEST_F_TIMEOUT(be, disable_while_dma_hangs, 90)
 		ASSERT_LE(0, sfd[i]);
 	}
 	ASSERT_EQ(0, fault_arm("stall", -1));
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	ASSERT_EQ(0, inst_buffer_enable(a));
 	usleep(300 * 1000);	/* the hardware is inside a transfer now */
 	t0 = now_s();
-	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	if (rmdir) {
+		ASSERT_EQ(0, inst_rmdir(INST_ADC, a->name));
+		a->devnum = -1;
+	} else {
+		ASSERT_EQ(0, inst_buffer_disable(a));
+	}
 	t1 = now_s();
 	ASSERT_EQ(0, fault_disarm("stall"));
 	for (i = 0; i < NBLK; i++) {
 		ASSERT_EQ(0, sync_file_wait(sfd[i], 10000, &st)) {
-			TH_LOG("block %d pending 10 s after the disable", i);
+			TH_LOG("block %d pending 10 s after the abort", i);
 		}
 		DIAG("block %d: %s", i, status_str(st));
 		timedout += st == -ETIMEDOUT;
-		/* the CPU backend's blocks may have completed */
-		EXPECT_TRUE(st == -ECANCELED ||
-			    st == (chan[0] ? -ETIMEDOUT : 1));
+		EXPECT_TRUE(st == aborted || st == (chan[0] ? -ETIMEDOUT : 1));
 		close(sfd[i]);
 	}
-	DIAG("disable took %.2f s via %s", t1 - t0, chan[0] ? chan : "cpu");
+	DIAG("%s took %.2f s via %s", rmdir ? "rmdir" : "disable", t1 - t0,
+	     chan[0] ? chan : "cpu");
 	EXPECT_GT(10.0, t1 - t0);
 	if (chan[0])
 		EXPECT_LE(1, timedout);
 	close(cfd);
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_free(&blk[i]);
-	seed_fault(_metadata, &self->a, "error", -EIO);
+	if (rmdir)
+		ASSERT_EQ(0, inst_create_unique(a, INST_ADC, "dbe"));
+	seed_fault(_metadata, a, "error", -EIO);
+}
+
+TEST_F_TIMEOUT(be, rmdir_while_dma_hangs, 90)
+{
+	abort_hung_dma(_metadata, &self->a, true);
+}
+
+TEST_F_TIMEOUT(be, disable_while_dma_hangs, 90)
+{
+	abort_hung_dma(_metadata, &self->a, false);
 }
 
 TEST_HARNESS_MAIN

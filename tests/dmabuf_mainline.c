@@ -141,7 +141,6 @@ static int xblk_alloc_n(struct xblk *x, int n, enum src_kind k,
 /* Attachments and fences, as the dma-buf core shows them              */
 /* ------------------------------------------------------------------ */
 
-#define DMA_DEV_NAME	"iio_dmabuf"	/* /sys/devices/faux/iio_dmabuf */
 
 /*
  * Wait up to @ms until nothing is attached to @dfd any more: the core
@@ -1225,39 +1224,10 @@ TEST_F_TIMEOUT(ml, attach_detach_cycles, 300)
 /* ------------------------------------------------------------------ */
 
 /*
- * The device a converter's buffer maps DMABUFs for: its DMA channel's
- * controller (the device of /sys/class/dma/<backend>) with the DMA
- * backend, else the module's faux device "iio_dmabuf". 0 or -errno.
- */
-static int buffer_dma_dev(const struct inst *a, char *name, size_t size)
-{
-	char backend[64], path[PATH_MAX], link[PATH_MAX];
-	const char *base;
-	ssize_t n;
-	int ret;
-
-	ret = inst_read(a, "backend", backend, sizeof(backend));
-	if (ret < 0)
-		return ret;
-	if (!strcmp(backend, "cpu")) {
-		snprintf(name, size, "%s", DMA_DEV_NAME);
-		return 0;
-	}
-	snprintf(path, sizeof(path), "/sys/class/dma/%s/device", backend);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -errno;
-	link[n] = '\0';
-	base = strrchr(link, '/');
-	snprintf(name, size, "%.*s", (int)size - 1, base ? base + 1 : link);
-	return 0;
-}
-
-/*
  * A DMABUF of every source, ATTACHed to the buffers of two converters, is
  * attached (and mapped) for each buffer's DMA device (the module's faux
  * device "iio_dmabuf", or the controller of the converter's DMA channel:
- * see buffer_dma_dev()), once per buffer; DETACH removes the attachment (at once
+ * see inst_dma_dev()), once per buffer; DETACH removes the attachment (at once
  * when no fence holds it, else once the fence signalled). A missing
  * source fails the test.
  */
@@ -1275,8 +1245,8 @@ TEST_F_TIMEOUT(ml, attachments_on_dma_device, 90)
 	ASSERT_EQ(0, ret) {
 		TH_LOG("second instance: %s: %s", what, strerror(-ret));
 	}
-	ASSERT_EQ(0, buffer_dma_dev(&self->c.a, dev1, sizeof(dev1)));
-	ASSERT_EQ(0, buffer_dma_dev(&self->c2.a, dev2, sizeof(dev2)));
+	ASSERT_EQ(0, inst_dma_dev(&self->c.a, dev1, sizeof(dev1)));
+	ASSERT_EQ(0, inst_dma_dev(&self->c2.a, dev2, sizeof(dev2)));
 	/* the newest attachment first */
 	snprintf(both, sizeof(both), "%s %s", dev2, dev1);
 	ASSERT_EQ(0, inst_configure(&self->c.a, ADC_ALL_TS, 10000, 0, 0));

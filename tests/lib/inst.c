@@ -446,3 +446,32 @@ int dac_wait_consumed(const struct inst *d, long long want, int timeout_ms,
 		sleep_ms(10);
 	}
 }
+
+/*
+ * The device @in's buffer maps DMABUFs for: its DMA channel's controller
+ * (the device of /sys/class/dma/<backend>) with the DMA backend, else the
+ * module's faux device "iio_dmabuf". 0 or -errno.
+ */
+int inst_dma_dev(const struct inst *in, char *name, size_t size)
+{
+	char backend[64], path[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+	int ret;
+
+	ret = inst_read(in, "backend", backend, sizeof(backend));
+	if (ret < 0)
+		return ret;
+	if (!strcmp(backend, "cpu")) {
+		snprintf(name, size, "iio_dmabuf");
+		return 0;
+	}
+	snprintf(path, sizeof(path), "/sys/class/dma/%s/device", backend);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	base = strrchr(link, '/');
+	snprintf(name, size, "%.*s", (int)size - 1, base ? base + 1 : link);
+	return 0;
+}

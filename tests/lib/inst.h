@@ -70,6 +70,7 @@ int inst_open(const struct inst *in, int flags);
 void inst_dmabuf_name(const struct inst *in, char *buf, size_t size);
 void inst_dmabuf_path(const struct inst *in, char *buf, size_t size);
 int inst_dmabuf_open(const struct inst *in, int flags);
+int inst_dma_dev(const struct inst *in, char *name, size_t size);
 
 /* The DAC's counters (reset at each buffer enable, kept after disable). */
 struct dac_counters {
