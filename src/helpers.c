@@ -233,13 +233,39 @@ void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv)
 	dma_resv_unlock(resv);
 }
 
+/*
+ * A table of @pages whose entries @dev can map one by one: contiguous
+ * pages merge up to the device's largest segment and the DMA layer's
+ * largest mapping (a bounce buffer maps at most 256 KiB at a time).
+ */
 int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
 						struct page **pages,
 						unsigned int n_pages,
-						unsigned long size)
+						unsigned long size,
+						struct device *dev)
 {
-	return sg_alloc_table_from_pages(sgt, pages, n_pages, 0, size,
-					 GFP_KERNEL);
+	size_t max = min_t(size_t, dma_max_mapping_size(dev),
+			   dma_get_max_seg_size(dev));
+
+	max = max_t(size_t, min_t(size_t, max, UINT_MAX) & PAGE_MASK,
+		    PAGE_SIZE);
+	return sg_alloc_table_from_pages_segment(sgt, pages, n_pages, 0, size,
+						 max, GFP_KERNEL);
+}
+
+/* Part of a mapping, around a transfer that touches only that part */
+void iio_dmabuf_helper_dma_sync_single_for_cpu(struct device *dev,
+					       dma_addr_t addr, size_t size,
+					       enum dma_data_direction dir)
+{
+	dma_sync_single_for_cpu(dev, addr, size, dir);
+}
+
+void iio_dmabuf_helper_dma_sync_single_for_device(struct device *dev,
+						  dma_addr_t addr, size_t size,
+						  enum dma_data_direction dir)
+{
+	dma_sync_single_for_device(dev, addr, size, dir);
 }
 
 int iio_dmabuf_helper_dma_coerce_mask_64(struct device *dev)

@@ -55,7 +55,14 @@ void iio_dmabuf_helper_dma_resv_unlock(struct dma_resv *resv);
 int iio_dmabuf_helper_sg_alloc_table_from_pages(struct sg_table *sgt,
 						struct page **pages,
 						unsigned int n_pages,
-						unsigned long size);
+						unsigned long size,
+						struct device *dev);
+void iio_dmabuf_helper_dma_sync_single_for_cpu(struct device *dev,
+					       dma_addr_t addr, size_t size,
+					       enum dma_data_direction dir);
+void iio_dmabuf_helper_dma_sync_single_for_device(struct device *dev,
+						  dma_addr_t addr, size_t size,
+						  enum dma_data_direction dir);
 int iio_dmabuf_helper_dma_coerce_mask_64(struct device *dev);
 int iio_dmabuf_helper_dma_map_sgtable(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir);

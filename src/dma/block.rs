@@ -317,18 +317,10 @@ unsafe impl DmaTarget for DeviceBlock {
         each_segment(sgt, offset, len, each)
     }
 
-    fn sync_for_device(&mut self) {
-        if let Some(t) = &self.table {
-            // SAFETY: Mapped for `dev` with `dir` (type invariant).
-            unsafe { bindings::iio_dmabuf_helper_dma_sync_sgtable_for_device(t.dev, t.sgt, t.dir) };
-        }
-    }
-
-    fn sync_for_cpu(&mut self) {
-        if let Some(t) = &self.table {
-            // SAFETY: As in `sync_for_device`.
-            unsafe { bindings::iio_dmabuf_helper_dma_sync_sgtable_for_cpu(t.dev, t.sgt, t.dir) };
-        }
+    fn direction(&self) -> bindings::dma_data_direction {
+        self.table
+            .as_ref()
+            .map_or(bindings::dma_data_direction::DMA_BIDIRECTIONAL, |t| t.dir)
     }
 }
 

@@ -252,9 +252,10 @@ pub(crate) struct Segment {
 /// # Safety
 ///
 /// Implementers guarantee that `segments(dev, offset, len, ..)`, when it
-/// returns `Ok`, gave bus addresses for `dev` covering exactly bytes
-/// `offset..offset + len` of memory the DMA may access (read, and write
-/// for input) while the implementer is borrowed mutably.
+/// returns `Ok`, gave bus addresses for `dev`, mapped with
+/// [`DmaTarget::direction`], covering exactly bytes `offset..offset +
+/// len` of memory the DMA may access (read, and write for input) while
+/// the implementer is borrowed mutably.
 pub(crate) unsafe trait DmaTarget {
     /// Calls `each` with the segments of bytes `offset..offset + len`, in
     /// order (`EINVAL` if not mapped for `dev` or out of bounds).
@@ -266,12 +267,47 @@ pub(crate) unsafe trait DmaTarget {
         each: &mut dyn FnMut(Segment) -> Result,
     ) -> Result;
 
-    /// Makes the memory's range ready for the device (before a
-    /// transfer).
-    fn sync_for_device(&mut self);
+    /// The direction the memory is mapped with.
+    fn direction(&self) -> bindings::dma_data_direction;
 
-    /// Makes what the device wrote visible to the CPU (after a transfer).
-    fn sync_for_cpu(&mut self);
+    /// Makes bytes `offset..offset + len` ready for `dev`, before a
+    /// transfer of them.
+    fn sync_for_device(&mut self, dev: &Device, offset: usize, len: usize) -> Result {
+        sync_segments(self, dev, offset, len, false)
+    }
+
+    /// Makes what `dev` wrote in bytes `offset..offset + len` visible to
+    /// the CPU, after a transfer of them.
+    fn sync_for_cpu(&mut self, dev: &Device, offset: usize, len: usize) -> Result {
+        sync_segments(self, dev, offset, len, true)
+    }
+}
+
+/// Synchronises the segments of bytes `offset..offset + len` of `target`
+/// for the CPU or for `dev`: only those a transfer moves. The rest of a
+/// mapping may hold what its other users put there, which a wider sync
+/// would overwrite (with a bounce buffer: the copy made at mapping time).
+pub(crate) fn sync_segments<T: DmaTarget + ?Sized>(
+    target: &mut T,
+    dev: &Device,
+    offset: usize,
+    len: usize,
+    for_cpu: bool,
+) -> Result {
+    let dir = target.direction();
+    let raw = crate::dma::device::raw_device(dev);
+    target.segments(dev, offset, len, &mut |seg: Segment| {
+        // SAFETY: `seg` is mapped for `dev` with `dir` (`DmaTarget`), and
+        // inside that mapping.
+        unsafe {
+            if for_cpu {
+                bindings::iio_dmabuf_helper_dma_sync_single_for_cpu(raw, seg.addr, seg.len, dir);
+            } else {
+                bindings::iio_dmabuf_helper_dma_sync_single_for_device(raw, seg.addr, seg.len, dir);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// A channel with its FIFO: the converters' DMA hardware.
@@ -333,10 +369,10 @@ impl FifoChannel {
         }
         let fifo = self.fifo.bus;
         let channel = &mut self.channel;
-        target.sync_for_device();
+        let dev: ARef<Device> = channel.device().into();
+        target.sync_for_device(&dev, offset, len)?;
         let mut done = 0usize;
         let mut pending = 0usize;
-        let dev: ARef<Device> = channel.device().into();
         let submitted = target.segments(&dev, offset, len, &mut |seg: Segment| {
             let here = fifo + done as DmaAddress;
             let (dst, src) = if to_target {
@@ -378,8 +414,8 @@ impl FifoChannel {
                 Err(e)
             }
         };
-        target.sync_for_cpu();
-        result
+        let synced = target.sync_for_cpu(&dev, offset, len);
+        result.and(synced)
     }
 
     /// Aborts anything in flight (nothing is, outside

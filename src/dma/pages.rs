@@ -6,7 +6,7 @@
 
 use super::{
     device::raw_device,
-    engine::{DmaTarget, Segment},
+    engine::{sync_segments, DmaTarget, Segment},
 };
 use crate::bindings;
 use core::{
@@ -71,6 +71,7 @@ pub(super) unsafe fn map_pages(
             pages.as_ptr().cast_mut(),
             pages.len() as u32,
             size as ffi::c_ulong,
+            dev,
         )
     };
     if let Err(e) = to_result(ret) {
@@ -112,18 +113,18 @@ pub(super) unsafe fn unmap_pages(
 /// the block is mapped for the channel's device.
 ///
 /// The CPU and the channel take turns, as the block engine hands the
-/// block out: [`DmaTarget::sync_for_device`] gives the memory to the
-/// channel and [`DmaTarget::sync_for_cpu`] takes it back, each with the
-/// cache maintenance of the vmap alias the CPU uses and of the mapping.
+/// block out: [`DmaTarget::sync_for_device`] gives the range a transfer
+/// moves to the channel and [`DmaTarget::sync_for_cpu`] takes it back,
+/// each with the cache maintenance of the vmap alias the CPU uses and of
+/// the mapping.
 ///
 /// # Invariants
 ///
-/// `vaddr` is a [`vmalloc_pages`] allocation of `size >= len` bytes
+/// `vaddr` is a [`vmalloc_pages`] allocation of at least `len` bytes
 /// owned by this value, whose pages `table` maps (if any) for `dev` with
 /// `DMA_BIDIRECTIONAL`; the table is this value's.
 pub(crate) struct KernelBlock {
     vaddr: NonNull<u8>,
-    size: usize,
     len: usize,
     table: Option<(ARef<Device>, *mut bindings::sg_table)>,
     /// The error of the DMA that last moved this block's data, reported
@@ -147,7 +148,6 @@ impl KernelBlock {
         // INVARIANT: Allocated above; mapped below.
         let mut block = Self {
             vaddr,
-            size,
             len,
             table: None,
             error: None,
@@ -216,33 +216,42 @@ unsafe impl DmaTarget for KernelBlock {
         super::block::each_segment(sgt, offset, len, each)
     }
 
-    fn sync_for_device(&mut self) {
-        if let Some((dev, sgt)) = &self.table {
-            // SAFETY: Our allocation, then our table for `dev` (type
-            // invariant). What the CPU wrote through the vmap alias is
-            // written back before the mapping's own maintenance.
-            unsafe {
-                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(
-                    self.vaddr.as_ptr().cast(),
-                    self.size as ffi::c_int,
-                );
-                bindings::iio_dmabuf_helper_dma_sync_sgtable_for_device(raw_device(dev), *sgt, DIR);
-            }
-        }
+    fn direction(&self) -> bindings::dma_data_direction {
+        DIR
     }
 
-    fn sync_for_cpu(&mut self) {
-        if let Some((dev, sgt)) = &self.table {
-            // SAFETY: As in `sync_for_device`; the vmap alias drops what
-            // it cached of the memory the device wrote.
-            unsafe {
-                bindings::iio_dmabuf_helper_dma_sync_sgtable_for_cpu(raw_device(dev), *sgt, DIR);
-                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(
-                    self.vaddr.as_ptr().cast(),
-                    self.size as ffi::c_int,
-                );
+    fn sync_for_device(&mut self, dev: &Device, offset: usize, len: usize) -> Result {
+        self.alias_range(offset, len, false)?;
+        sync_segments(self, dev, offset, len, false)
+    }
+
+    fn sync_for_cpu(&mut self, dev: &Device, offset: usize, len: usize) -> Result {
+        sync_segments(self, dev, offset, len, true)?;
+        self.alias_range(offset, len, true)
+    }
+}
+
+impl KernelBlock {
+    /// Cache maintenance of the vmap alias the CPU uses, over bytes
+    /// `offset..offset + len`: what the CPU wrote through it is written
+    /// back (before the device reads), or what it cached is dropped
+    /// (after the device wrote).
+    fn alias_range(&self, offset: usize, len: usize, invalidate: bool) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(EINVAL);
+        }
+        let len = ffi::c_int::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: Inside our allocation (checked above).
+        let start = unsafe { self.vaddr.as_ptr().add(offset) }.cast();
+        // SAFETY: A range of our vmap mapping.
+        unsafe {
+            if invalidate {
+                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(start, len);
+            } else {
+                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(start, len);
             }
         }
+        Ok(())
     }
 }
 
