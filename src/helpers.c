@@ -465,9 +465,11 @@ void iio_dmabuf_helper_fault_init(void)
 {
 	struct dentry *d;
 
+#ifdef CONFIG_FAULT_INJECTION
 	/* A line per injected fault, no stack dump (a test's log stays clean) */
 	iio_dmabuf_fail_dma_error.verbose = 1;
 	iio_dmabuf_fail_dma_stall.verbose = 1;
+#endif
 	d = fault_create_debugfs_attr("fail_iio_dmabuf_dma_error", NULL,
 				      &iio_dmabuf_fail_dma_error);
 	iio_dmabuf_fail_dirs[0] = IS_ERR(d) ? NULL : d;

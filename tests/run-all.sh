@@ -9,7 +9,8 @@
 # script, written by tests/Makefile (the one list of test programs), one
 # "PROGRAM BUDGET_SECONDS" per line, in run order. With arguments, only the
 # named programs run. iio_dmabuf must be loaded already (from
-# /modules/iio_dmabuf.ko).
+# /modules/iio_dmabuf.ko). RUN_ALL_PROGRAM_ARGS, if set, is given to every
+# program (kselftest harness filters, e.g. "-V udmabuf -T adc_large").
 #
 # Output: each program's KTAP output and a "# run-all:" verdict for it, a
 # summary of everything that failed or was skipped, then the line
@@ -170,7 +171,8 @@ run_prog() {
 	tee "$LOG" <"$FIFO" &
 	echo $! >"$TEEPID"
 	{
-		setsid "$TESTDIR/$1" </dev/null 2>&1 &
+		# shellcheck disable=SC2086 # the arguments, split
+		setsid "$TESTDIR/$1" $RUN_ALL_PROGRAM_ARGS </dev/null 2>&1 &
 		pid=$!
 		watchdog "$pid" "$2" </dev/null >/dev/null 2>&1 &
 		wd=$!
