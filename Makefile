@@ -9,10 +9,11 @@
 #   make qemu-run CMD='...' [EXTRA=DIR] [PERF=1] [MEM=MiB] [TARGET=versal]
 #                   run CMD in the guest, module loaded (PERF=1: on the
 #                   performance kernel, 2 CPUs, TSC clock)
-#   make bench [QUICK=1]
+#   make bench [QUICK=1] [TARGET=versal]
 #                   every data path's highest sustained rate, throughput and
 #                   CPU cost over block sizes and counts, on the performance
-#                   kernel (Documentation/iio/performance.rst)
+#                   kernel (Documentation/iio/performance.rst; versal:
+#                   into out/bench-versal/)
 #   make fuzz [SECONDS=N] [SEED=S] [OPS=M]
 #                   the concurrency fuzzer in the guest (tests/fuzz.c)
 #   make soak [MINUTES=N]
@@ -22,8 +23,8 @@
 #
 # TARGET selects the guest: x86 (QEMU's PC, the default) or versal (arm64,
 # QEMU's xlnx-versal-virt); `make check` without TARGET runs both. module,
-# lint, clean and qemu-run act on one target (x86 unless TARGET=versal);
-# run, bench, fuzz, soak and qemu-run PERF=1 are x86 only for now.
+# lint, clean, bench and qemu-run act on one target (x86 unless
+# TARGET=versal); run, fuzz, soak and qemu-run PERF=1 are x86 only for now.
 
 KERNEL_SERIES ?= 7.3
 export KERNEL_SERIES
@@ -44,7 +45,7 @@ MAKEOVERRIDES := $(filter-out TARGET=%,$(MAKEOVERRIDES))
 ONE_TARGET := $(or $(TARGET),x86)
 KARCH := $(if $(filter versal,$(ONE_TARGET)),ARCH=arm64)
 ifeq ($(TARGET),versal)
-X86_ONLY := $(filter run bench fuzz soak,$(MAKECMDGOALS)) \
+X86_ONLY := $(filter run fuzz soak,$(MAKECMDGOALS)) \
 	$(if $(filter 1,$(PERF)),$(filter qemu-run,$(MAKECMDGOALS)) PERF=1)
 ifneq ($(strip $(X86_ONLY)),)
 $(error make $(strip $(X86_ONLY)): x86 only for now, not TARGET=versal)
@@ -88,7 +89,8 @@ run: setup
 	@$(SCRIPT) scripts/demo.sh
 
 bench: setup
-	@$(SCRIPT) $(if $(QUICK),BENCH_QUICK=$(QUICK)) scripts/bench.sh
+	@$(SCRIPT) $(if $(QUICK),BENCH_QUICK=$(QUICK)) BENCH_TARGET=$(ONE_TARGET) \
+		scripts/bench.sh
 
 fuzz: setup
 	@$(SCRIPT) $(if $(SECONDS),FUZZ_SECONDS=$(SECONDS)) \

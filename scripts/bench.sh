@@ -8,11 +8,17 @@
 # BENCH_ARGS: more iio_bench options (e.g. "--paths seed,fileio --verbose").
 # BENCH_MEM: guest memory in MiB (default 3072: 32 blocks of 16 MiB on two
 # devices, with room to spare).
+# BENCH_TARGET: x86 (default: QEMU's PC, 2 vCPUs, the TSC clock) or versal
+# (arm64, QEMU's xlnx-versal-virt under TCG: two Cortex-A72 and the ZynqMP
+# DMA engine, whose channels the converters take as their backend; the
+# versal performance kernel, the module built for it with ARCH=arm64 and
+# iio_bench built static for aarch64).
 #
-# Writes out/bench/: console.log (the guest's console), results.csv (every
-# point, limit and meta row), summary.txt (the tables and ratios) and
-# throughput.png (throughput against block size, one line per path and
-# reader mode, a panel per block count, the memset limit drawn).
+# Writes out/bench/ (versal: out/bench-versal/): console.log (the guest's
+# console), results.csv (every point, limit and meta row), summary.txt (the
+# tables and ratios) and throughput.png (throughput against block size, one
+# line per path and reader mode, a panel per block count, the memset limit
+# drawn).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +29,31 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 
 quick=${BENCH_QUICK:-0}
 mem=${BENCH_MEM:-3072}
-out=$top/out/bench
+target=${BENCH_TARGET:-x86}
+# Per target: the output directory, the guest's compiler, the module's
+# ARCH, QEMU and the machine's qemu-run.sh options.
+case "$target" in
+x86)
+	out=$top/out/bench
+	cc=gcc
+	karch=()
+	qemu=qemu-system-x86_64
+	machine_args=(--cpus 2 --tsc)
+	;;
+versal)
+	out=$top/out/bench-versal
+	cc=aarch64-linux-gnu-gcc
+	karch=(ARCH=arm64)
+	qemu=qemu-system-aarch64
+	# qemu-run.sh boots -M xlnx-versal-virt: its CPUs are fixed (two
+	# Cortex-A72 run Linux) and its clock is the arm64 generic timer.
+	machine_args=(--target versal)
+	;;
+*)
+	log "BENCH_TARGET must be x86 or versal, not '$target'"
+	exit 2
+	;;
+esac
 mkdir -p "$out/guest" "$out/include/linux/iio"
 
 # The plot needs gnuplot (Debian's gnuplot-nox: no X11).
@@ -38,17 +68,28 @@ fi
 
 # The performance kernel (built and cached the first time) and the module
 # built against it, apart from the tree's iio_dmabuf.ko.
-kdir=$(PERF=1 scripts/build-kernel.sh)
+kdir=$(TARGET=$target PERF=1 scripts/build-kernel.sh)
 kver=$(cat "$kdir/include/config/kernel.release")
-ko=$(scripts/build-module.sh "$kdir" "$out/module")
+ko=$(env "${karch[@]}" scripts/build-module.sh "$kdir" "$out/module")
 ksrc=$(scripts/fetch-kernel.sh 2>/dev/null)
 cp "$ksrc"/include/uapi/linux/iio/*.h "$out/include/linux/iio/"
-gcc -static -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$out/include" \
+"$cc" -static -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$out/include" \
 	-Iinclude/uapi -o "$out/guest/iio_bench" tools/bench/*.c -lm
 
 host_cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 host="$(nproc) x ${host_cpu:-unknown CPU}, $(awk '/^MemTotal/ { printf "%d GiB", $2 / 1048576 }' /proc/meminfo)"
-desc="performance kernel (PERF=1, $(basename "$kdir")); QEMU $(qemu-system-x86_64 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') TCG, 2 vCPUs, $mem MiB; host $host"
+qemu_ver=$("$qemu" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')
+case "$target" in
+x86)
+	machine="QEMU $qemu_ver TCG, 2 vCPUs"
+	plot_machine="QEMU TCG"
+	;;
+versal)
+	machine="versal/arm64: $qemu $qemu_ver -M xlnx-versal-virt TCG, 2 Cortex-A72, ZynqMP DMA"
+	plot_machine="versal/arm64, QEMU xlnx-versal-virt TCG"
+	;;
+esac
+desc="performance kernel (PERF=1, $(basename "$kdir")); $machine, $mem MiB; host $host"
 log "kernel: performance kernel $kver, $kdir"
 log "host: $host"
 
@@ -57,6 +98,8 @@ timeout=5400
 if [ "$quick" = 1 ]; then
 	args="--quick $args"
 	timeout=900
+	# the arm64 guest is translated more slowly
+	[ "$target" = x86 ] || timeout=1800
 fi
 args="$args ${BENCH_ARGS:-}"
 
@@ -64,7 +107,7 @@ args="$args ${BENCH_ARGS:-}"
 # the rest. The guest settles for 2 s first (the end of its boot would
 # print into the limits' table).
 set +e
-scripts/qemu-run.sh --kdir "$kdir" --module "$ko" --mem "$mem" --cpus 2 --tsc \
+scripts/qemu-run.sh --kdir "$kdir" --module "$ko" --mem "$mem" "${machine_args[@]}" \
 	--extra "$out/guest" --timeout "$timeout" --log "$out/console.log" \
 	-- "sleep 2; /extra/iio_bench $args" | grep --line-buffered -v '@@bench-csv: '
 status=${PIPESTATUS[0]}
@@ -112,7 +155,7 @@ if [ -s "$plot/counts" ]; then
 		echo "set ylabel 'MB/s at the highest sustained rate'"
 		echo "set xtics ('4K' 4096, '16K' 16384, '64K' 65536, '256K' 262144, '1M' 1048576, '4M' 4194304, '16M' 16777216)"
 		echo "set key outside right top vertical"
-		echo "set multiplot layout $rowsn,$cols title 'iio_dmabuf, $(sed -n 's/^meta,date,.*,//p' "$out/results.csv"), kernel $kver (performance), QEMU TCG'"
+		echo "set multiplot layout $rowsn,$cols title 'iio_dmabuf, $(sed -n 's/^meta,date,.*,//p' "$out/results.csv"), kernel $kver (performance), $plot_machine'"
 		for c in $counts; do
 			echo "set title '$c blocks'"
 			s=''

@@ -112,6 +112,13 @@ struct conv {
 	char dir[64];		/* /sys/bus/iio/devices/iio:deviceN */
 	char node[32];		/* /dev/iio:deviceN */
 	char dmabuf_node[40];	/* /dev/iio:deviceN-dmabuf0 */
+	char backend[32];	/* its backend: a dmaengine channel, "cpu" */
+};
+
+/* A dmaengine channel's counters (/sys/class/dma/<chan>/). */
+struct dma_count {
+	long long copies;	/* memcpy_count */
+	long long bytes;	/* bytes_transferred */
 };
 
 int conv_create(struct conv *c, const char *name, bool dac);
@@ -121,6 +128,7 @@ int conv_set_ll(const struct conv *c, const char *attr, long long val);
 int conv_get_ll(const struct conv *c, const char *attr, long long *val);
 int conv_enable(const struct conv *c, bool on);
 int rate_range(const struct conv *c, long long *min, long long *max);
+int conv_dma_count(const struct conv *c, struct dma_count *d);
 int max_bytes_raise(unsigned long long bytes);
 void max_bytes_restore(void);
 

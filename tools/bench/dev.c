@@ -110,7 +110,39 @@ int conv_create(struct conv *c, const char *name, bool dac)
 	ret = conv_set(c, "buffer0/in_timestamp_en", "1");
 	if (!ret && !dac)
 		ret = conv_set(c, "waveform", "ramp");
+	/*
+	 * What moves its data: a dmaengine channel (the versal target's
+	 * ZynqMP DMA) or "cpu" (dmabuf_adc.rst, "Backend"); "?" if the
+	 * module does not say.
+	 */
+	snprintf(path, sizeof(path), "%s/backend", c->dir);
+	if (file_read(path, c->backend, sizeof(c->backend)) <= 0)
+		snprintf(c->backend, sizeof(c->backend), "?");
 	return ret;
+}
+
+/*
+ * The counters of the converter's dmaengine channel (copies completed
+ * without error, bytes): 0 with a "cpu" backend, -ENOENT if unreadable.
+ */
+int conv_dma_count(const struct conv *c, struct dma_count *d)
+{
+	char path[128];
+	int ret;
+
+	d->copies = d->bytes = 0;
+	if (!c->created || !strcmp(c->backend, "cpu"))
+		return 0;
+	if (!strcmp(c->backend, "?"))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/sys/class/dma/%.32s/memcpy_count",
+		 c->backend);
+	ret = file_read_ll(path, &d->copies);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/sys/class/dma/%.32s/bytes_transferred",
+		 c->backend);
+	return file_read_ll(path, &d->bytes);
 }
 
 void conv_destroy(struct conv *c)

@@ -64,6 +64,7 @@ struct cfg {
 };
 
 static struct conv adcs[NR_PATHS], dac;
+static struct dma_count dma_start[NR_PATHS + 1];
 static struct point points[MAX_POINTS];
 static int npoints;
 static double limits[NR_LIMITS][MAX_SIZES];
@@ -600,6 +601,68 @@ static void print_anchor(void)
 	}
 }
 
+/* The converters of the run: the ADCs of the paths, then the DAC. */
+static struct conv *conv_of(int i)
+{
+	return i < NR_PATHS ? &adcs[i] : &dac;
+}
+
+/*
+ * Which backend moves each converter's data (dmabuf_adc.rst, "Backend"),
+ * printed and in a meta row, and the channels' counters at the start.
+ */
+static void print_backends(void)
+{
+	char buf[256] = "", one[64];
+	int i;
+
+	for (i = 0; i <= NR_PATHS; i++) {
+		const struct conv *c = conv_of(i);
+
+		if (!c->created)
+			continue;
+		snprintf(one, sizeof(one), "%s%s=%s", *buf ? " " : "",
+			 c->name + strlen("bench_"), c->backend);
+		strncat(buf, one, sizeof(buf) - strlen(buf) - 1);
+		if (conv_dma_count(c, &dma_start[i]))
+			dma_start[i].copies = dma_start[i].bytes = -1;
+	}
+	printf("backends: %s\n", buf);
+	csv_meta("backends", buf);
+}
+
+/*
+ * What each converter's dmaengine channel copied during the run (from
+ * its counters), so that a run on a machine with a DMA engine shows the
+ * engine did move the data.
+ */
+static void print_dma_totals(void)
+{
+	char buf[256] = "", one[96];
+	struct dma_count d;
+	int i;
+
+	for (i = 0; i <= NR_PATHS; i++) {
+		const struct conv *c = conv_of(i);
+
+		if (!c->created || !strcmp(c->backend, "cpu"))
+			continue;
+		if (dma_start[i].copies < 0 || conv_dma_count(c, &d))
+			snprintf(one, sizeof(one), "%s%s=?", *buf ? " " : "",
+				 c->backend);
+		else
+			snprintf(one, sizeof(one), "%s%s=%.1fGB/%lld",
+				 *buf ? " " : "", c->backend,
+				 (d.bytes - dma_start[i].bytes) / 1e9,
+				 d.copies - dma_start[i].copies);
+		strncat(buf, one, sizeof(buf) - strlen(buf) - 1);
+	}
+	if (!*buf)
+		return;
+	printf("\nDMA channels, copied during the run (GB/copies): %s\n", buf);
+	csv_meta("dma_copied", buf);
+}
+
 int main(int argc, char **argv)
 {
 	struct cfg cfgs[MAX_SIZES * MAX_COUNTS + 1];
@@ -675,6 +738,7 @@ int main(int argc, char **argv)
 	       o.warmup, o.window, o.window_max, o.probe_window,
 	       o.resolution * 100);
 	csv_header();
+	print_backends();
 	csv_meta("date", buf);
 	snprintf(buf, sizeof(buf), "%s %s %s", un.release, un.version, o.kernel);
 	csv_meta("kernel", buf);
@@ -739,6 +803,7 @@ int main(int argc, char **argv)
 	print_tables(&o);
 	print_anchor();
 	print_summary(&o);
+	print_dma_totals();
 	printf("\niio_bench: %d points in %.0f s", npoints, now() - t_start);
 	for (i = 0; i < npoints; i++)
 		if (points[i].errors_all || points[i].unexplained)
