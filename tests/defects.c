@@ -29,6 +29,9 @@
  *     only its own blocks, not a mainline ENQUEUE on the same buffer.
  *  8. length_bounded: an absurd buffer length is refused with EINVAL, not
  *     allocated (OOM killer).
+ *  9. attach_leaves_dmabuf_blocks: an ATTACH (the IIO core holds the new
+ *     DMABUF's reservation lock) never completes another DMABUF's block:
+ *     dropping that block's mapping takes the other reservation lock.
  */
 #include <pthread.h>
 #include "kselftest_harness.h"
@@ -391,6 +394,158 @@ TEST_F_TIMEOUT(defects, chardev_close_spares_mainline, 60)
 	}
 	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	EXPECT_EQ(0, iio_buffer_detach(bfd, dfd));
+}
+
+/* ------------------------------------------------------------------ */
+/* 9. ATTACH leaves other DMABUFs' blocks to whoever removed them      */
+/* ------------------------------------------------------------------ */
+
+#define AL_BLOCKS	8
+#define AL_SECONDS	20
+
+/* The kernel log from now on: a non-blocking /dev/kmsg at its end */
+static int kmsg_open_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* Lockdep and other reports in the kernel log read from @fd (printed) */
+static int kmsg_reports(int fd)
+{
+	static const char *const words[] = {
+		"WARNING:", "BUG:", "possible recursive locking",
+		"possible circular locking", "inconsistent lock state",
+	};
+	char rec[2048], *msg;
+	int found = 0;
+	size_t i;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;
+		if (n <= 0)
+			return found;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+			if (strstr(msg, words[i])) {
+				DIAG("kernel: %s", msg + 1);
+				found++;
+			}
+		}
+	}
+}
+
+/* ATTACH and DETACH one udmabuf on a buffer fd in a loop (thread) */
+struct reattacher {
+	int bfd, dfd;
+	int stop;
+	long calls, ok, errs;
+	int last_err;
+};
+
+static void *reattacher_fn(void *arg)
+{
+	struct reattacher *r = arg;
+	int ret;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) {
+		r->calls++;
+		ret = iio_buffer_attach(r->bfd, r->dfd);
+		if (ret) {
+			r->errs++;
+			r->last_err = -ret;
+			continue;
+		}
+		r->ok++;
+		iio_buffer_detach(r->bfd, r->dfd);
+	}
+	return NULL;
+}
+
+/*
+ * Rounds of: AL_BLOCKS udmabufs ATTACHed, ENQUEUEd and DETACHed on an
+ * ADC (their queued blocks then hold the last users of their kernel
+ * mappings), enable, disable (the blocks are removed and completed with
+ * ECANCELED), while a thread ATTACHes and DETACHes another udmabuf on the
+ * same buffer. An ATTACH must not complete the removed blocks: the
+ * last one's unmapping would take its DMABUF's reservation lock inside
+ * the one the IIO core holds for the ATTACH (lockdep: possible recursive
+ * locking), an ABBA deadlock with two such ATTACHes.
+ */
+TEST_F_TIMEOUT(defects, attach_leaves_dmabuf_blocks, 120)
+{
+	size_t size = page_size();
+	int devfd, bfd, kfd, memfd, dfd, i, ret, rounds = 0, reports = 0;
+	struct reattacher r = { 0 };
+	pthread_t th;
+	double end;
+
+	CREATE_ADC(a);
+	ASSERT_EQ(0, inst_set_ll(&self->a, "sampling_frequency", 1000));
+	OPEN_BUFFER(devfd, bfd, a);
+	kfd = kmsg_open_end();
+	ASSERT_LE(0, kfd) {
+		TH_LOG("/dev/kmsg: %s", strerror(-kfd));
+	}
+	keep_fd(self, kfd);
+	r.dfd = udmabuf_alloc(size, &memfd);
+	ASSERT_LE(0, r.dfd) {
+		TH_LOG("udmabuf: %s", strerror(-r.dfd));
+	}
+	keep_fd(self, r.dfd);
+	keep_fd(self, memfd);
+	r.bfd = bfd;
+	ASSERT_EQ(0, pthread_create(&th, NULL, reattacher_fn, &r));
+
+	end = now_s() + AL_SECONDS;
+	while (now_s() < end && !reports) {
+		for (i = 0; i < AL_BLOCKS; i++) {
+			dfd = udmabuf_alloc(size, &memfd);
+			if (dfd < 0)
+				break;
+			close(memfd);
+			ret = iio_buffer_attach(bfd, dfd);
+			if (!ret) {
+				iio_buffer_enqueue(bfd, dfd, 0, size);
+				iio_buffer_detach(bfd, dfd);
+			}
+			close(dfd);
+		}
+		ret = inst_buffer_enable(&self->a);
+		inst_buffer_disable(&self->a);
+		if (ret)
+			break;
+		rounds++;
+		reports = kmsg_reports(kfd);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, join_within(th, 10));
+	sleep_ms(200);
+	reports += kmsg_reports(kfd);
+	DIAG("attach_leaves_dmabuf_blocks: %d rounds of %d blocks; ATTACH: %ld calls, %ld ok, %ld failed (last %s)",
+	     rounds, AL_BLOCKS, r.calls, r.ok, r.errs,
+	     r.errs ? strerror(r.last_err) : "-");
+	EXPECT_EQ(0, reports) {
+		TH_LOG("the kernel reported a locking problem (above)");
+	}
+	EXPECT_EQ(0, ret) {
+		TH_LOG("enable: %s", strerror(-ret));
+	}
+	EXPECT_LT(10, rounds);
+	EXPECT_LT(0, r.ok);
 }
 
 /* ------------------------------------------------------------------ */

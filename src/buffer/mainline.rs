@@ -7,7 +7,7 @@
 
 use super::{
     block::{Completion, DmabufBlock},
-    complete, reap, refusal, BlockBuffer,
+    complete, reap_fileio, refusal, BlockBuffer,
 };
 use crate::{
     dma::{
@@ -39,9 +39,10 @@ pub(super) fn attach(
     // Everything fallible that holds no mapping comes first.
     let slot = UniqueArc::<KernelMapping>::new_uninit(GFP_KERNEL)?;
     let joined = this.queue.lock().engine.attach();
-    // Fileio blocks of a disabled buffer go (kernel memory only: nothing
-    // here takes a reservation lock).
-    reap(this);
+    // Fileio blocks of a disabled buffer go. DMABUF blocks another path
+    // removed are not completed here: the last of them to go would unmap
+    // its DMABUF under its reservation lock, inside the one held now.
+    reap_fileio(this);
     joined.map_err(refusal)?;
     let map = match attachment.map_kernel() {
         Ok(map) => map,

@@ -146,6 +146,20 @@ fn reap(this: &BlockBuffer) {
     }
 }
 
+/// Frees the removed fileio blocks, with no lock held, and leaves removed
+/// DMABUF blocks to the [`reap`] of whoever removed them: for paths under
+/// a DMABUF's reservation lock (dropping a DMABUF block may unmap another
+/// DMABUF, which takes that one's).
+fn reap_fileio(this: &BlockBuffer) {
+    loop {
+        // A statement of its own: the lock is dropped before the block.
+        let block = this.queue.lock().engine.reap_fileio();
+        if block.is_none() {
+            break;
+        }
+    }
+}
+
 /// Completes one DMABUF block (with `error` if any), then drops it.
 fn complete(mut block: Block<DmabufBlock>, error: Option<Error>) {
     {

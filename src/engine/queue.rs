@@ -198,6 +198,30 @@ impl<T, S: Slots<T>> Ring<T, S> {
             }
         }
     }
+    /// Removes the first element `take` accepts (it returns what it keeps
+    /// of it, or hands the element back); the others stay, in order.
+    pub fn take_first<U>(&mut self, mut take: impl FnMut(T) -> Result<U, T>) -> Option<U> {
+        let mut taken = None;
+        for _ in 0..self.len {
+            let Some(v) = self.pop_front() else { break };
+            let v = if taken.is_none() {
+                match take(v) {
+                    Ok(u) => {
+                        taken = Some(u);
+                        continue;
+                    }
+                    Err(v) => v,
+                }
+            } else {
+                v
+            };
+            // Room: it was just taken out.
+            let i = self.slot(self.len);
+            self.slots[i] = Some(v);
+            self.len += 1;
+        }
+        taken
+    }
 }
 
 impl<T, S: Slots<T>> Iterator for Ring<T, S> {
@@ -537,6 +561,17 @@ impl<F, D: DmabufPayload, M: EngineSlots<F, D>> Engine<F, D, M> {
             return Some((entry, Abort::Removed));
         }
         Some((Entry::Fileio(self.fileio.pop_front()?), Abort::Removed))
+    }
+
+    /// Takes out one removed fileio block, to be freed with no lock held;
+    /// removed DMABUF blocks stay for the [`Self::reap`] of whoever removed
+    /// them. For callers under a lock that completing a DMABUF block could
+    /// take again.
+    pub fn reap_fileio(&mut self) -> Option<Block<F>> {
+        self.graveyard.take_first(|dead| match dead {
+            (Entry::Fileio(block), _) => Ok(block),
+            other => Err(other),
+        })
     }
 
     /// Whether the graveyard has room for every block of the queue and the
@@ -1486,6 +1521,44 @@ mod tests {
         );
         assert_eq!(reap(&mut e).0.len(), 2 * MAX_BLOCKS);
         e.submit_dmabuf(mainline(999, 8)).ok().unwrap();
+    }
+
+    #[test]
+    fn ring_take_first_keeps_the_order() {
+        let mut r = ring::<u32>(4);
+        for v in [1, 2, 3, 4] {
+            r.push_back(v).unwrap();
+        }
+        let even = |v: u32| {
+            if v.is_multiple_of(2) {
+                Ok(v * 10)
+            } else {
+                Err(v)
+            }
+        };
+        assert_eq!(r.take_first(even), Some(20));
+        assert_eq!(r.take_first(even), Some(40));
+        assert_eq!(r.take_first(even), None);
+        assert_eq!(r.collect::<Vec<_>>(), vec![1, 3]);
+    }
+
+    #[test]
+    fn reaping_fileio_blocks_leaves_dmabuf_ones() {
+        let mut e = engine(Direction::In);
+        e.open_chardev().unwrap();
+        e.submit_dmabuf(seed(1, 8)).ok().unwrap();
+        e.close_chardev();
+        assert_eq!(e.mode(), Mode::Idle);
+        assert_eq!(e.plan_enable(2), Ok(Plan::NeedBlocks));
+        e.enable(Some(&mut kernel_blocks(2, 8)), 2, usize::MAX)
+            .unwrap();
+        e.disable();
+        // The fileio blocks of the disabled input go behind the seed block.
+        e.attach().unwrap();
+        assert!(e.reap_fileio().is_some());
+        assert!(e.reap_fileio().is_some());
+        assert!(e.reap_fileio().is_none());
+        assert_eq!(reap(&mut e), (vec![1], 0, vec![Abort::Closed]));
     }
 
     #[test]
