@@ -350,10 +350,28 @@ static void iio_dmabuf_dma_request_work(struct work_struct *work)
 	dma_cap_zero(mask);
 	dma_cap_set(DMA_MEMCPY, mask);
 	req->chan = dma_request_chan_by_mask(&mask);
+	/* No controller registered at all: no channel either */
+	if (req->chan == ERR_PTR(-EPROBE_DEFER)) {
+		req->chan = ERR_PTR(-ENODEV);
+		return;
+	}
+	if (IS_ERR(req->chan))
+		return;
+	/*
+	 * A timeout must be able to stop a descriptor before its memory goes
+	 * (without terminate_all, terminate_sync stops nothing), and scans
+	 * start at any byte.
+	 */
+	if (!req->chan->device->device_terminate_all ||
+	    req->chan->device->copy_align) {
+		dma_release_channel(req->chan);
+		req->chan = ERR_PTR(-ENODEV);
+	}
 }
 
 /*
- * A memcpy channel, or an error pointer. Requested from a kernel worker,
+ * A memcpy channel that can be terminated and copies at any alignment, or
+ * an error pointer (-ENODEV: none). Requested from a kernel worker,
  * not from the caller's thread: zynqmp_dma_alloc_chan_resources() (7.3)
  * leaks its descriptor array when its coherent descriptor pool cannot be
  * allocated, and a fault injected into the caller's allocations (fail-nth,

@@ -59,7 +59,9 @@ pub(super) fn read(buf: &Buffer<BlockBuffer>, out: &mut UserSliceWriter) -> Resu
             // The DMA that filled it failed: its scans are dropped, the
             // reader is told (after what it got before).
             let rest = block.filled - block.consumed;
-            drop(this.queue.lock().engine.return_after_read(block, rest));
+            let unused = this.queue.lock().engine.return_after_read(block, rest);
+            // Freed (if the buffer dropped it meanwhile) after the lock.
+            drop(unused);
             if total == 0 {
                 return Err(e);
             }
@@ -122,7 +124,9 @@ pub(super) fn write(buf: &Buffer<BlockBuffer>, input: &mut UserSliceReader) -> R
         if let Some(e) = block.data.take_error() {
             // The DMA that played it last failed: the writer is told
             // (after what it wrote before), the block is free again.
-            drop(this.queue.lock().engine.submit_written(block, 0));
+            let unused = this.queue.lock().engine.submit_written(block, 0);
+            // Freed (if the buffer dropped it meanwhile) after the lock.
+            drop(unused);
             if total == 0 {
                 return Err(e);
             }

@@ -402,7 +402,8 @@ impl BlockMemory {
 
     /// The module's own mapping of the block for `dev` (the device of its
     /// DMA channel), made on first use and kept until the memory is freed.
-    /// Synchronised by the CPU access callbacks like the importers' ones.
+    /// Synchronised by each copy for the range it moves (see
+    /// [`super::engine::sync_segments`]), not by the CPU access callbacks.
     pub(crate) fn map_for(&self, dev: &Device) -> Result<super::block::DeviceTable> {
         let dev = super::device::raw_device(dev);
         let dir = bindings::dma_data_direction::DMA_BIDIRECTIONAL;
@@ -433,7 +434,11 @@ impl BlockMemory {
     }
 
     fn sync(&self, for_cpu: bool) {
-        for m in self.mappings.lock().iter() {
+        // Not our own mappings: each of the channel's copies syncs the
+        // range it moves, and a whole sync of a bounce-buffered own
+        // mapping would copy its stale bytes over what another device
+        // wrote.
+        for m in self.mappings.lock().iter().filter(|m| !m.own) {
             // SAFETY: Each recorded mapping is live until unmapped, which
             // removes it from the list under the same lock.
             unsafe {
