@@ -115,24 +115,13 @@ static void blk_init(struct blk *k)
 /* A mapped block of @size bytes (page multiple) for @p: ALLOC or ATTACH */
 static int blk_alloc(struct blk *k, struct path *p, size_t size)
 {
-	int fd, ret;
+	int ret;
 
 	blk_init(k);
 	if (p->kind == K_SEED)
 		return dmabuf_block_alloc(&k->b, p->cfd, size, true);
-	fd = p->kind == K_HEAP ? dma_heap_alloc(DMA_HEAP_SYSTEM, size) :
-				 udmabuf_alloc(size, &k->memfd);
-	if (fd < 0)
-		return fd;
-	k->b.fd = fd;
-	k->b.size = size;
-	k->b.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (k->b.map == MAP_FAILED) {
-		k->b.map = NULL;
-		return -errno;
-	}
-	ret = iio_buffer_attach(p->bfd, fd);
-	return ret;
+	ret = dmabuf_block_foreign(&k->b, p->kind == K_HEAP, size, &k->memfd);
+	return ret ? ret : iio_buffer_attach(p->bfd, k->b.fd);
 }
 
 static void blk_free(struct blk *k, struct path *p)
@@ -303,47 +292,25 @@ FIXTURE_TEARDOWN(coh)
 	inst_destroy(&self->d);
 }
 
-/* The fixture's ADC, configured, its path opened, NBLK blocks of @size */
-static void adc_setup(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(coh) *self, unsigned int mask, long long freq,
-		      size_t size)
+/* Converter @in configured, its path @p opened, NBLK blocks of @size */
+static void conv_setup(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(coh) *self, const struct inst *in,
+		       struct path *p, unsigned int mask, long long freq,
+		       size_t size)
 {
 	int i, ret;
 
-	ASSERT_EQ(0, inst_configure(&self->a, mask, freq, 0, 0));
-	ret = path_open(&self->pa, &self->a);
+	ASSERT_EQ(0, inst_configure(in, mask, freq, 0, 0));
+	ret = path_open(p, in);
 	ASSERT_EQ(0, ret) {
-		TH_LOG("opening %s's %s path: %s", self->a.name,
-		       kind_name[self->pa.kind], strerror(-ret));
+		TH_LOG("opening %s's %s path: %s", in->name,
+		       kind_name[p->kind], strerror(-ret));
 	}
 	for (i = 0; size && i < NBLK; i++) {
-		ret = blk_alloc(&self->blk[i], &self->pa, size);
+		ret = blk_alloc(&self->blk[i], p, size);
 		ASSERT_EQ(0, ret) {
 			TH_LOG("%s block %d of %zu bytes: %s",
-			       kind_name[self->pa.kind], i, size,
-			       strerror(-ret));
-		}
-	}
-}
-
-static void dac_setup(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(coh) *self, unsigned int mask, long long freq,
-		      size_t size)
-{
-	int i, ret;
-
-	ASSERT_EQ(0, inst_configure(&self->d, mask, freq, 0, 0));
-	ret = path_open(&self->pd, &self->d);
-	ASSERT_EQ(0, ret) {
-		TH_LOG("opening %s's %s path: %s", self->d.name,
-		       kind_name[self->pd.kind], strerror(-ret));
-	}
-	for (i = 0; size && i < NBLK; i++) {
-		ret = blk_alloc(&self->blk[i], &self->pd, size);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("%s block %d of %zu bytes: %s",
-			       kind_name[self->pd.kind], i, size,
-			       strerror(-ret));
+			       kind_name[p->kind], i, size, strerror(-ret));
 		}
 	}
 }
@@ -365,7 +332,7 @@ static void adc_rounds(struct __test_metadata *_metadata,
 	uint64_t sum = 0;
 	int i;
 
-	adc_setup(_metadata, self, ADC_ALL_TS, freq, size);
+	conv_setup(_metadata, self, &self->a, &self->pa, ADC_ALL_TS, freq, size);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	for (i = 0; i < NBLK; i++) {
 		ASSERT_EQ(0, blk_poison(&self->blk[i]));
@@ -431,7 +398,7 @@ TEST_F_TIMEOUT(coh, adc_back_to_back, 120)
 	char why[320];
 	int r;
 
-	adc_setup(_metadata, self, ADC_ALL_TS, FREQ, size);
+	conv_setup(_metadata, self, &self->a, &self->pa, ADC_ALL_TS, FREQ, size);
 	ASSERT_EQ(0, blk_poison(a));
 	ASSERT_EQ(0, blk_poison(b));
 	ASSERT_EQ(0, blk_enqueue(a, &self->pa, size));
@@ -489,7 +456,7 @@ static void adc_unaligned(struct __test_metadata *_metadata,
 	int i, ret;
 
 	layout_init(&l, mask);
-	adc_setup(_metadata, self, mask, FREQ, 0);
+	conv_setup(_metadata, self, &self->a, &self->pa, mask, FREQ, 0);
 	self->many = calloc(n, sizeof(*self->many));
 	ASSERT_NE(NULL, self->many);
 	for (i = 0; i < n; i++)
@@ -576,7 +543,7 @@ static void dac_rounds(struct __test_metadata *_metadata,
 	struct dac_counters c;
 	int i, ret;
 
-	dac_setup(_metadata, self, ADC_ALL_TS, freq, size);
+	conv_setup(_metadata, self, &self->d, &self->pd, ADC_ALL_TS, freq, size);
 	for (i = 0; i < NBLK; i++) {
 		ASSERT_EQ(0, blk_fill(&self->blk[i], ADC_ALL_TS,
 				      (uint64_t)i * scans, scans));
@@ -625,7 +592,7 @@ static void dac_unaligned(struct __test_metadata *_metadata,
 	int i, ret;
 
 	layout_init(&l, mask);
-	dac_setup(_metadata, self, mask, FREQ, 0);
+	conv_setup(_metadata, self, &self->d, &self->pd, mask, FREQ, 0);
 	self->many = calloc(n, sizeof(*self->many));
 	ASSERT_NE(NULL, self->many);
 	for (i = 0; i < n; i++)

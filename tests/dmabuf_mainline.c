@@ -143,27 +143,6 @@ static int xblk_alloc_n(struct xblk *x, int n, enum src_kind k,
 
 
 /*
- * Wait up to @ms until nothing is attached to @dfd any more: the core
- * drops an attachment from a work item after its last fence signalled.
- * 0, -ETIMEDOUT or -errno.
- */
-static int wait_unattached(int dfd, int ms)
-{
-	double end = now_s() + ms / 1000.0;
-	char names[256];
-	int n;
-
-	for (;;) {
-		n = dmabuf_attached_devices(dfd, names, sizeof(names));
-		if (n <= 0)
-			return n;
-		if (now_s() > end)
-			return -ETIMEDOUT;
-		sleep_ms(10);
-	}
-}
-
-/*
  * The fence of a sync_file holding one fence of the IIO core: its name
  * is "iio-iio<context>-<seqno>" (driver and timeline "iio"). 0 or -errno.
  */

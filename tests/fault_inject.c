@@ -1420,7 +1420,16 @@ static void attach_test(struct __test_metadata *_metadata,
 			TH_LOG("%s, allocation %d: DETACH: %s", self->op,
 			       self->n, strerror((int)-ret));
 		}
-		/* no attachment left behind: the buffer serves read() */
+		/*
+		 * No attachment left behind: the buffer serves read(), once
+		 * the core released it (from a work item, after its last
+		 * fence signalled: DETACH may return before).
+		 */
+		ret = wait_unattached(m.dfd, WAIT_MS);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("%s, allocation %d: still attached after DETACH: %s",
+			       self->op, self->n, strerror((int)-ret));
+		}
 		adc_fileio_check(_metadata, self, &self->a, bfd);
 		fi_census(_metadata, self);
 	}

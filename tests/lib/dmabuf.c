@@ -205,6 +205,54 @@ int dmabuf_block_alloc(struct dmabuf_block *b, int cfd,
 	return 0;
 }
 
+/*
+ * A DMABUF of @size bytes (page multiple) the module did not make, mapped
+ * read/write into @b: a system heap buffer if @heap, else a udmabuf, whose
+ * memfd goes into @memfd (-1 otherwise; the caller closes it after the
+ * block). 0 or -errno; @b holds what to free either way.
+ */
+int dmabuf_block_foreign(struct dmabuf_block *b, bool heap, size_t size,
+			 int *memfd)
+{
+	void *p;
+	int fd;
+
+	dmabuf_block_init(b);
+	*memfd = -1;
+	fd = heap ? dma_heap_alloc(DMA_HEAP_SYSTEM, size) :
+		    udmabuf_alloc(size, memfd);
+	if (fd < 0)
+		return fd;
+	b->fd = fd;
+	b->size = size;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	b->map = p;
+	return 0;
+}
+
+/*
+ * Wait up to @ms until nothing is attached to @dfd any more: the core
+ * drops an attachment from a work item after its last fence signalled.
+ * 0, -ETIMEDOUT or -errno.
+ */
+int wait_unattached(int dfd, int ms)
+{
+	double end = now_s() + ms / 1000.0;
+	char names[256];
+	int n;
+
+	for (;;) {
+		n = dmabuf_attached_devices(dfd, names, sizeof(names));
+		if (n <= 0)
+			return n;
+		if (now_s() > end)
+			return -ETIMEDOUT;
+		sleep_ms(10);
+	}
+}
+
 /* Close and unmap (whatever is still open / mapped). */
 void dmabuf_block_free(struct dmabuf_block *b)
 {

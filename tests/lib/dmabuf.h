@@ -48,8 +48,11 @@ int dmabuf_max_bytes_set(long long v);
 void dmabuf_block_init(struct dmabuf_block *b);
 int dmabuf_block_alloc(struct dmabuf_block *b, int cfd, size_t size,
 		       bool map);
+int dmabuf_block_foreign(struct dmabuf_block *b, bool heap, size_t size,
+			 int *memfd);
 void dmabuf_block_free(struct dmabuf_block *b);
 int dmabuf_attached_devices(int dfd, char *names, size_t size);
+int wait_unattached(int dfd, int ms);
 int iio_buffer_get_fd(int devfd, int idx);
 int iio_buffer_attach(int bfd, int dfd);
 int iio_buffer_detach(int bfd, int dfd);
