@@ -4,7 +4,10 @@
 //! blocks this module allocates (vmalloc memory userspace can map, that
 //! devices can import through an sg_table, and the kernel can vmap).
 
-use super::fence::{Dependency, Fence};
+use super::{
+    fence::{Dependency, Fence},
+    pages::VmallocPages,
+};
 use crate::bindings;
 use core::{
     marker::PhantomData,
@@ -16,7 +19,7 @@ use kernel::{
     error::{from_err_ptr, from_result, to_result},
     ffi, new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{aref::ARef, Arc, Mutex},
 };
 
 /// How a fence uses the buffer it is added to.
@@ -335,27 +338,27 @@ struct DeviceMapping {
     dev: *mut bindings::device,
     sgt: *mut bindings::sg_table,
     dir: bindings::dma_data_direction,
-    /// Made by [`BlockMemory::map_for`], unmapped when the memory is freed.
-    own: bool,
+    /// Made by [`BlockMemory::map_for`], unmapped when the memory is
+    /// freed: a reference on `dev` until then (the DMABUF may outlive the
+    /// channel that made it).
+    own: Option<ARef<Device>>,
 }
 
 /// The memory of a block exported by this module.
 ///
 /// # Invariants
 ///
-/// `vaddr` is a `vmalloc_user` allocation of `size` bytes (a whole number
-/// of pages) owned by this value, and `pages` lists its pages.
+/// `memory.size()` bytes are charged to `account`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct BlockMemory {
-    vaddr: NonNull<u8>,
-    size: usize,
-    pages: KVec<*mut bindings::page>,
+    memory: VmallocPages,
     account: Arc<MemoryAccount>,
     #[pin]
     mappings: Mutex<KVec<DeviceMapping>>,
 }
 
-// SAFETY: The memory is not tied to a thread; the mapping list is locked.
+// SAFETY: The memory is not tied to a thread; the mapping list (of raw
+// device and table pointers) is locked.
 unsafe impl Send for BlockMemory {}
 // SAFETY: As above; shared access only reads immutable fields or locks.
 unsafe impl Sync for BlockMemory {}
@@ -364,29 +367,19 @@ impl BlockMemory {
     /// Start of the memory: `size()` bytes, valid while the DMABUF lives.
     /// Devices access it as their queues and fences allow.
     pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.vaddr.as_ptr()
+        self.memory.as_ptr()
     }
 
     /// Writes back what the CPU wrote through the kernel's own mapping.
     fn flush_kernel_alias(&self) {
-        // SAFETY: The whole allocation, mapped while `self` lives.
-        unsafe {
-            bindings::iio_dmabuf_helper_flush_kernel_vmap_range(
-                self.vaddr.as_ptr().cast(),
-                self.size as ffi::c_int,
-            )
-        };
+        // The whole memory: in bounds.
+        let _ = self.memory.sync_alias(0, self.memory.size(), false);
     }
 
     /// Drops what the CPU cached of the kernel's own mapping.
     fn invalidate_kernel_alias(&self) {
-        // SAFETY: As in `flush_kernel_alias`.
-        unsafe {
-            bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(
-                self.vaddr.as_ptr().cast(),
-                self.size as ffi::c_int,
-            )
-        };
+        // The whole memory: in bounds.
+        let _ = self.memory.sync_alias(0, self.memory.size(), true);
     }
 
     /// A new table of the block's pages, mapped for `dev` (not listed).
@@ -397,7 +390,7 @@ impl BlockMemory {
     ) -> Result<*mut bindings::sg_table> {
         // SAFETY: Our pages, unmapped before they are freed (drop, or an
         // importer's unmap before the release); `dev` is the caller's.
-        unsafe { super::pages::map_pages(&self.pages, self.size, dev, dir) }
+        unsafe { self.memory.map(dev, dir) }
     }
 
     /// The module's own mapping of the block for `dev` (the device of its
@@ -405,12 +398,13 @@ impl BlockMemory {
     /// Synchronised by each copy for the range it moves (see
     /// [`super::engine::sync_segments`]), not by the CPU access callbacks.
     pub(crate) fn map_for(&self, dev: &Device) -> Result<super::block::DeviceTable> {
+        let holder: ARef<Device> = dev.into();
         let dev = super::device::raw_device(dev);
         let dir = bindings::dma_data_direction::DMA_BIDIRECTIONAL;
         let mut mappings = self.mappings.lock();
         let found = mappings
             .iter()
-            .find(|m| m.own && m.dev == dev)
+            .find(|m| m.own.is_some() && m.dev == dev)
             .map(|m| m.sgt);
         let sgt = match found {
             Some(sgt) => sgt,
@@ -422,7 +416,7 @@ impl BlockMemory {
                     dev,
                     sgt,
                     dir,
-                    own: true,
+                    own: Some(holder),
                 });
                 sgt
             }
@@ -438,7 +432,7 @@ impl BlockMemory {
         // range it moves, and a whole sync of a bounce-buffered own
         // mapping would copy its stale bytes over what another device
         // wrote.
-        for m in self.mappings.lock().iter().filter(|m| !m.own) {
+        for m in self.mappings.lock().iter().filter(|m| m.own.is_none()) {
             // SAFETY: Each recorded mapping is live until unmapped, which
             // removes it from the list under the same lock.
             unsafe {
@@ -456,15 +450,15 @@ impl BlockMemory {
 impl PinnedDrop for BlockMemory {
     fn drop(self: Pin<&mut Self>) {
         // Our own mappings (importers unmapped theirs before the release).
-        for m in self.mappings.lock().iter().filter(|m| m.own) {
-            // SAFETY: Mapped and allocated by `map_pages`; the DMABUF is
-            // released: no block uses the table any more.
+        for m in self.mappings.lock().iter().filter(|m| m.own.is_some()) {
+            // SAFETY: Mapped and allocated by `map_pages` for `m.dev`, which
+            // `m.own` keeps alive; the DMABUF is released: no block uses
+            // the table any more.
             unsafe { super::pages::unmap_pages(m.dev, m.sgt, m.dir) };
         }
-        // SAFETY: Owned by the type invariant; no mapping outlives the
-        // DMABUF, whose release drops this.
-        unsafe { bindings::iio_dmabuf_helper_vfree(self.vaddr.as_ptr().cast()) };
-        self.account.uncharge(self.size);
+        // Charged (type invariant); the memory is freed next, with the
+        // fields (no mapping outlives the DMABUF, whose release drops this).
+        self.account.uncharge(self.memory.size());
     }
 }
 
@@ -484,24 +478,19 @@ pub(crate) fn export_block(
     }
     let size = size.div_ceil(PAGE) * PAGE;
     account.charge(size, limit)?;
-    let (vaddr, pages) = match super::pages::vmalloc_pages(size) {
-        Ok(p) => p,
+    let memory = match VmallocPages::new(size) {
+        Ok(m) => m,
         Err(e) => {
             account.uncharge(size);
             return Err(e);
         }
     };
-    let free_early = || {
-        // SAFETY: Allocated above and not shared yet.
-        unsafe { bindings::iio_dmabuf_helper_vfree(vaddr.as_ptr().cast()) };
-        account.uncharge(size);
-    };
-    // From here on the memory belongs to `BlockMemory`, whose drop frees it.
+    // From here on the charge belongs to `BlockMemory`, whose drop
+    // uncharges it (a failed initialisation frees the memory only).
+    // INVARIANT: `size` bytes, charged above.
     let memory = KBox::pin_init(
         try_pin_init!(BlockMemory {
-            vaddr,
-            size,
-            pages,
+            memory,
             account: account.clone(),
             mappings <- new_mutex!(KVec::new(), "BlockMemory::mappings"),
         }),
@@ -510,7 +499,7 @@ pub(crate) fn export_block(
     let memory = match memory {
         Ok(m) => m,
         Err(e) => {
-            free_early();
+            account.uncharge(size);
             return Err(e);
         }
     };
@@ -557,7 +546,7 @@ unsafe extern "C" fn block_map(
                 dev,
                 sgt,
                 dir,
-                own: false,
+                own: None,
             },
             GFP_KERNEL,
         );
@@ -585,7 +574,9 @@ unsafe extern "C" fn block_unmap(
     // SAFETY: The core passes an attachment of one of our DMABUFs and a
     // table `block_map` returned for it.
     let (mem, dev) = unsafe { (memory_of((*attach).dmabuf), (*attach).dev) };
-    mem.mappings.lock().retain(|m| m.own || m.sgt != sgt);
+    mem.mappings
+        .lock()
+        .retain(|m| m.own.is_some() || m.sgt != sgt);
     // SAFETY: Mapped and allocated by `block_map`, no longer listed.
     unsafe { super::pages::unmap_pages(dev, sgt, dir) };
 }
@@ -665,10 +656,7 @@ unsafe extern "C" fn block_mmap(
         // checked the range against the size); the helper checks again and
         // maps the vmalloc_user pages, which are refcounted by the vma.
         to_result(unsafe {
-            bindings::iio_dmabuf_helper_remap_vmalloc_range(
-                vma,
-                memory_of(dmabuf).vaddr.as_ptr().cast(),
-            )
+            bindings::iio_dmabuf_helper_remap_vmalloc_range(vma, memory_of(dmabuf).as_ptr().cast())
         })?;
         Ok(0)
     })
@@ -684,10 +672,7 @@ unsafe extern "C" fn block_vmap(
     // SAFETY: The core passes one of our DMABUFs and a map to fill; the
     // memory is already mapped in the kernel.
     unsafe {
-        bindings::iio_dmabuf_helper_iosys_map_set_vaddr(
-            map,
-            memory_of(dmabuf).vaddr.as_ptr().cast(),
-        )
+        bindings::iio_dmabuf_helper_iosys_map_set_vaddr(map, memory_of(dmabuf).as_ptr().cast())
     };
     0
 }

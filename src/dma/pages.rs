@@ -20,28 +20,103 @@ use kernel::{
 
 const PAGE: usize = kernel::page::PAGE_SIZE;
 
-/// Allocates `size` zeroed bytes (a whole number of pages, which
-/// userspace may map) and lists their pages.
+/// Zeroed vmalloc'ed memory, a whole number of pages (userspace may map
+/// them), with the list of its pages. Freed on drop.
 ///
-/// The caller owns the memory: it frees it with `iio_dmabuf_helper_vfree`.
-pub(super) fn vmalloc_pages(size: usize) -> Result<(NonNull<u8>, KVec<*mut bindings::page>)> {
-    if size == 0 || size % PAGE != 0 {
-        return Err(EINVAL);
+/// # Invariants
+///
+/// `vaddr` is a `vmalloc_user` allocation of `size` bytes owned by this
+/// value, and `pages` lists its pages.
+pub(crate) struct VmallocPages {
+    vaddr: NonNull<u8>,
+    size: usize,
+    pages: KVec<*mut bindings::page>,
+}
+
+// SAFETY: Kernel memory, not tied to a thread; its owners serialise
+// access to the bytes.
+unsafe impl Send for VmallocPages {}
+// SAFETY: Shared references only read the address and the page list.
+unsafe impl Sync for VmallocPages {}
+
+impl VmallocPages {
+    /// Allocates `size` zeroed bytes (a non-zero multiple of the page size).
+    pub(super) fn new(size: usize) -> Result<Self> {
+        if size == 0 || size % PAGE != 0 {
+            return Err(EINVAL);
+        }
+        let mut pages = KVec::with_capacity(size / PAGE, GFP_KERNEL)?;
+        // SAFETY: No requirement; the memory is zeroed.
+        let vaddr =
+            NonNull::new(unsafe { bindings::iio_dmabuf_helper_vmalloc_user(size as ffi::c_ulong) })
+                .ok_or(ENOMEM)?
+                .cast::<u8>();
+        for i in 0..size / PAGE {
+            // SAFETY: Inside the allocation; capacity reserved above.
+            let page = unsafe {
+                bindings::iio_dmabuf_helper_vmalloc_to_page(vaddr.as_ptr().add(i * PAGE).cast())
+            };
+            let _ = pages.push_within_capacity(page);
+        }
+        // INVARIANT: Allocated and listed above.
+        Ok(Self { vaddr, size, pages })
     }
-    let mut pages = KVec::with_capacity(size / PAGE, GFP_KERNEL)?;
-    // SAFETY: No requirement; the memory is zeroed.
-    let vaddr =
-        NonNull::new(unsafe { bindings::iio_dmabuf_helper_vmalloc_user(size as ffi::c_ulong) })
-            .ok_or(ENOMEM)?
-            .cast::<u8>();
-    for i in 0..size / PAGE {
-        // SAFETY: Inside the allocation; capacity reserved above.
-        let page = unsafe {
-            bindings::iio_dmabuf_helper_vmalloc_to_page(vaddr.as_ptr().add(i * PAGE).cast())
-        };
-        let _ = pages.push_within_capacity(page);
+
+    /// Start of the memory, valid while `self` lives.
+    pub(super) fn as_ptr(&self) -> *mut u8 {
+        self.vaddr.as_ptr()
     }
-    Ok((vaddr, pages))
+
+    /// Bytes allocated.
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// A new scatter-gather table of the pages, mapped for `dev` with
+    /// `dir`. Undone by [`unmap_pages`].
+    ///
+    /// # Safety
+    ///
+    /// The table must be unmapped before `self` is dropped; `dev` must be
+    /// a live device.
+    pub(super) unsafe fn map(
+        &self,
+        dev: *mut bindings::device,
+        dir: bindings::dma_data_direction,
+    ) -> Result<*mut bindings::sg_table> {
+        // SAFETY: Our pages, freed only after the caller unmapped them.
+        unsafe { map_pages(&self.pages, self.size, dev, dir) }
+    }
+
+    /// Cache maintenance of the vmap alias the CPU uses, over bytes
+    /// `offset..offset + len`: what the CPU wrote through it is written
+    /// back (before a device reads), or what it cached is dropped (after
+    /// a device wrote).
+    pub(super) fn sync_alias(&self, offset: usize, len: usize, invalidate: bool) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(EINVAL);
+        }
+        let len = ffi::c_int::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: Inside our allocation (checked above).
+        let start = unsafe { self.vaddr.as_ptr().add(offset) }.cast();
+        // SAFETY: A range of our vmap mapping.
+        unsafe {
+            if invalidate {
+                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(start, len);
+            } else {
+                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(start, len);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for VmallocPages {
+    fn drop(&mut self) {
+        // SAFETY: Our allocation (type invariant); its owners unmapped
+        // every table of it first (`map`'s requirement).
+        unsafe { bindings::iio_dmabuf_helper_vfree(self.vaddr.as_ptr().cast()) };
+    }
 }
 
 /// A new scatter-gather table of `pages` (`size` bytes), mapped for `dev`
@@ -51,7 +126,7 @@ pub(super) fn vmalloc_pages(size: usize) -> Result<(NonNull<u8>, KVec<*mut bindi
 ///
 /// `pages` must be pages of memory that stays allocated until
 /// [`unmap_pages`] was called on the table; `dev` a live device.
-pub(super) unsafe fn map_pages(
+unsafe fn map_pages(
     pages: &[*mut bindings::page],
     size: usize,
     dev: *mut bindings::device,
@@ -120,11 +195,10 @@ pub(super) unsafe fn unmap_pages(
 ///
 /// # Invariants
 ///
-/// `vaddr` is a [`vmalloc_pages`] allocation of at least `len` bytes
-/// owned by this value, whose pages `table` maps (if any) for `dev` with
-/// `DMA_BIDIRECTIONAL`; the table is this value's.
+/// `len <= memory.size()`; `table` (if any) maps `memory`'s pages for
+/// its device with `DMA_BIDIRECTIONAL`, and is this value's.
 pub(crate) struct KernelBlock {
-    vaddr: NonNull<u8>,
+    memory: VmallocPages,
     len: usize,
     table: Option<(ARef<Device>, *mut bindings::sg_table)>,
     /// The error of the DMA that last moved this block's data, reported
@@ -132,7 +206,8 @@ pub(crate) struct KernelBlock {
     error: Option<Error>,
 }
 
-// SAFETY: Kernel memory, not tied to a thread; `&mut` serialises its use.
+// SAFETY: Kernel memory and a table of it, not tied to a thread; `&mut`
+// serialises their use.
 unsafe impl Send for KernelBlock {}
 // SAFETY: Shared references only read the memory.
 unsafe impl Sync for KernelBlock {}
@@ -144,18 +219,17 @@ impl KernelBlock {
     /// DMA channel that moves the data).
     pub(crate) fn new(len: usize, dev: Option<&Device>) -> Result<Self> {
         let size = len.checked_next_multiple_of(PAGE).ok_or(EINVAL)?;
-        let (vaddr, pages) = vmalloc_pages(size)?;
-        // INVARIANT: Allocated above; mapped below.
+        // INVARIANT: `len <= size`; mapped below.
         let mut block = Self {
-            vaddr,
+            memory: VmallocPages::new(size)?,
             len,
             table: None,
             error: None,
         };
         if let Some(dev) = dev {
-            // SAFETY: Our pages, freed only after the table is unmapped
-            // (drop); `dev` is live.
-            let sgt = unsafe { map_pages(&pages, size, raw_device(dev), DIR) }?;
+            // SAFETY: Unmapped before the memory is freed (drop); `dev` is
+            // live.
+            let sgt = unsafe { block.memory.map(raw_device(dev), DIR) }?;
             block.table = Some((dev.into(), sgt));
         }
         Ok(block)
@@ -183,16 +257,16 @@ impl Deref for KernelBlock {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: `len` bytes of our allocation (type invariant); the
-        // channel writes them only while the block is borrowed mutably.
-        unsafe { core::slice::from_raw_parts(self.vaddr.as_ptr(), self.len) }
+        // SAFETY: `len` bytes of our memory (type invariant); the channel
+        // writes them only while the block is borrowed mutably.
+        unsafe { core::slice::from_raw_parts(self.memory.as_ptr(), self.len) }
     }
 }
 
 impl DerefMut for KernelBlock {
     fn deref_mut(&mut self) -> &mut [u8] {
         // SAFETY: As in `deref`, borrowed mutably.
-        unsafe { core::slice::from_raw_parts_mut(self.vaddr.as_ptr(), self.len) }
+        unsafe { core::slice::from_raw_parts_mut(self.memory.as_ptr(), self.len) }
     }
 }
 
@@ -232,26 +306,13 @@ unsafe impl DmaTarget for KernelBlock {
 }
 
 impl KernelBlock {
-    /// Cache maintenance of the vmap alias the CPU uses, over bytes
-    /// `offset..offset + len`: what the CPU wrote through it is written
-    /// back (before the device reads), or what it cached is dropped
-    /// (after the device wrote).
+    /// Cache maintenance of the vmap alias over bytes `offset..offset +
+    /// len` of the block (see [`VmallocPages::sync_alias`]).
     fn alias_range(&self, offset: usize, len: usize, invalidate: bool) -> Result {
         if offset.checked_add(len).is_none_or(|end| end > self.len) {
             return Err(EINVAL);
         }
-        let len = ffi::c_int::try_from(len).map_err(|_| EINVAL)?;
-        // SAFETY: Inside our allocation (checked above).
-        let start = unsafe { self.vaddr.as_ptr().add(offset) }.cast();
-        // SAFETY: A range of our vmap mapping.
-        unsafe {
-            if invalidate {
-                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(start, len);
-            } else {
-                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(start, len);
-            }
-        }
-        Ok(())
+        self.memory.sync_alias(offset, len, invalidate)
     }
 }
 
@@ -262,7 +323,6 @@ impl Drop for KernelBlock {
             // is not in a transfer (we own it).
             unsafe { unmap_pages(raw_device(&dev), sgt, DIR) };
         }
-        // SAFETY: Our allocation (type invariant), unmapped above.
-        unsafe { bindings::iio_dmabuf_helper_vfree(self.vaddr.as_ptr().cast()) };
+        // The memory is freed next, with the fields.
     }
 }
