@@ -242,6 +242,12 @@ impl Hardware for Source {
     }
 
     fn check<S: ByteSource + ?Sized>(&mut self, _data: &S, _chunk: Chunk) {}
+
+    /// Samples repeat with the waveform; timestamps never do.
+    fn period(&self) -> Option<u64> {
+        (self.layout.timestamp_offset.is_none() && !self.layout.is_empty())
+            .then(|| self.waveform.period())
+    }
 }
 
 /// The DAC's hardware: checks what it plays against the ramp.
@@ -342,6 +348,8 @@ impl Converter {
         // made sure of before the buffer's blocks end with their error.
         if let Some(dma) = Option::as_mut(&mut *self.dma.lock()) {
             dma.terminate();
+            // The next run may have another layout or waveform.
+            dma.forget_pattern();
         }
     }
 

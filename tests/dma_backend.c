@@ -10,7 +10,11 @@
  * Through the DMA backend the seed, mainline and fileio ramps stay exact,
  * and the channel's /sys/class/dma/<name>/bytes_transferred and
  * memcpy_count grow by at least what the blocks carried; with the CPU
- * backend the same ramps are exact and no channel is named.
+ * backend the same ramps are exact and no channel is named. Without the
+ * timestamp the ADC's input repeats (the ramp's period is 2^16 scans): the
+ * channel then copies every scan from one period of it the FIFO holds,
+ * written once per run; ramps of 8-, 6- and 2-byte scans across that
+ * period, and runs of one ADC with another layout each, stay exact.
  *
  * Faults are injected with the module's fault attributes in debugfs
  * (fail_iio_dmabuf_dma_error: a descriptor completes with a bus error;
@@ -220,25 +224,30 @@ TEST_F_TIMEOUT(be, names, 60)
 }
 
 /*
- * Seed ALLOC/ENQUEUE on the ADC: NBLK blocks go round TOTAL times, each
+ * Seed ALLOC/ENQUEUE on the ADC with the channels of @mask: NBLK blocks
+ * go round TOTAL times (the ramp's 2^16-scan period twice), each
  * continues the ramp exactly, with no overrun; through a channel, its
  * counters grew by at least the bytes and one copy per block.
  */
-TEST_F_TIMEOUT(be, seed_adc_ramp, 120)
+static void seed_ramp(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(be) *self, unsigned int mask)
 {
-	const size_t bytes = BLK_SCANS * SCAN;
 	struct dmabuf_block blk[NBLK];
+	struct scan_layout l;
+	size_t bytes;
 	struct chan_stats s0 = {}, s1 = {};
 	struct ramp_check rc;
 	char chan[64];
 	long long ov0, ov1;
 	int i, done, ret, cfd;
 
+	layout_init(&l, mask);
+	bytes = BLK_SCANS * l.size;
 	for (i = 0; i < NBLK; i++)
 		dmabuf_block_init(&blk[i]);
 	ASSERT_BACKEND(&self->a, chan);
-	ramp_init(&rc, ADC_ALL_TS, false);
-	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
+	ramp_init(&rc, mask, false);
+	ASSERT_EQ(0, inst_configure(&self->a, mask, FREQ, 0, 0));
 	cfd = inst_dmabuf_open(&self->a, O_RDWR);
 	ASSERT_LE(0, cfd);
 	for (i = 0; i < NBLK; i++) {
@@ -268,8 +277,8 @@ TEST_F_TIMEOUT(be, seed_adc_ramp, 120)
 	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	if (chan[0])
 		ASSERT_EQ(0, chan_stats(chan, &s1));
-	DIAG("seed via %s: %" PRIu64 " scans, %lld bytes in %lld copies",
-	     chan[0] ? chan : "cpu", rc.scans, s1.bytes - s0.bytes,
+	DIAG("seed via %s, %zu-byte scans: %" PRIu64 " scans, %lld bytes in %lld copies",
+	     chan[0] ? chan : "cpu", l.size, rc.scans, s1.bytes - s0.bytes,
 	     s1.count - s0.count);
 	EXPECT_EQ(0, rc.first_n);
 	EXPECT_EQ((uint64_t)TOTAL * BLK_SCANS, rc.scans);
@@ -283,6 +292,31 @@ TEST_F_TIMEOUT(be, seed_adc_ramp, 120)
 		dmabuf_block_free(&blk[i]);
 }
 
+TEST_F_TIMEOUT(be, seed_adc_ramp, 120)
+{
+	seed_ramp(_metadata, self, ADC_ALL_TS);
+}
+
+/*
+ * Without the timestamp the input repeats: the channel copies every scan
+ * from the FIFO's one period of the ramp. Scans of 8, 6 and 2 bytes (the
+ * period's bytes and the copies' offsets differ).
+ */
+TEST_F_TIMEOUT(be, seed_adc_ramp_no_timestamp, 120)
+{
+	seed_ramp(_metadata, self, ADC_CH_ALL);
+}
+
+TEST_F_TIMEOUT(be, seed_adc_ramp_three_channels, 120)
+{
+	seed_ramp(_metadata, self, ADC_CH(0) | ADC_CH(1) | ADC_CH(3));
+}
+
+TEST_F_TIMEOUT(be, seed_adc_ramp_one_channel, 120)
+{
+	seed_ramp(_metadata, self, ADC_CH(2));
+}
+
 /* A mainline DMABUF (udmabuf or a system heap buffer), mapped */
 struct mblk {
 	struct dmabuf_block b;
@@ -291,19 +325,7 @@ struct mblk {
 
 static int mblk_alloc(struct mblk *m, bool heap, size_t size)
 {
-	int fd = heap ? dma_heap_alloc(DMA_HEAP_SYSTEM, size) :
-			udmabuf_alloc(size, &m->memfd);
-
-	if (fd < 0)
-		return fd;
-	m->b.fd = fd;
-	m->b.size = size;
-	m->b.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m->b.map == MAP_FAILED) {
-		m->b.map = NULL;
-		return -errno;
-	}
-	return 0;
+	return dmabuf_block_foreign(&m->b, heap, size, &m->memfd);
 }
 
 static void mblk_free(struct mblk *m)
@@ -484,26 +506,30 @@ TEST_F_TIMEOUT(be, seed_dac_ramp, 120)
 }
 
 /*
- * fileio read() on the ADC: the kernel blocks are filled by the channel
- * (its counters grow by at least what was read), the ramp is exact.
+ * fileio read() on the ADC with the channels of @mask, @want scans: the
+ * kernel blocks are filled by the channel (its counters grow by at least
+ * what was read), the ramp is exact.
  */
-TEST_F_TIMEOUT(be, fileio_adc_ramp, 120)
+static void fileio_ramp(struct __test_metadata *_metadata,
+			FIXTURE_DATA(be) *self, unsigned int mask,
+			uint64_t want)
 {
-	const uint64_t want = (uint64_t)TOTAL * BLK_SCANS / 2;
 	struct chan_stats s0 = {}, s1 = {};
+	struct scan_layout l;
 	struct ramp_check rc;
 	char chan[64];
 	static uint8_t buf[BLK_SCANS * SCAN];
 	int fd, ret;
 
+	layout_init(&l, mask);
 	ASSERT_BACKEND(&self->a, chan);
-	ramp_init(&rc, ADC_ALL_TS, false);
+	ramp_init(&rc, mask, false);
 	if (chan[0])
 		ASSERT_EQ(0, chan_stats(chan, &s0));
-	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, FREQ, 4 * BLK_SCANS, 0));
+	ASSERT_EQ(0, inst_start(&self->a, mask, FREQ, 4 * BLK_SCANS, 0));
 	fd = inst_open(&self->a, O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, fd);
-	ret = stream_read(fd, &rc, want, 60, buf, sizeof(buf), NULL);
+	ret = stream_read(fd, &rc, want, 60, buf, BLK_SCANS * l.size, NULL);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("after %" PRIu64 " scans: %s %s", rc.scans,
 		       strerror(-ret), rc.err);
@@ -511,13 +537,38 @@ TEST_F_TIMEOUT(be, fileio_adc_ramp, 120)
 	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	if (chan[0])
 		ASSERT_EQ(0, chan_stats(chan, &s1));
-	DIAG("fileio via %s: %" PRIu64 " scans, %lld bytes in %lld copies",
-	     chan[0] ? chan : "cpu", rc.scans, s1.bytes - s0.bytes,
+	DIAG("fileio via %s, %zu-byte scans: %" PRIu64 " scans, %lld bytes in %lld copies",
+	     chan[0] ? chan : "cpu", l.size, rc.scans, s1.bytes - s0.bytes,
 	     s1.count - s0.count);
 	EXPECT_EQ(0, rc.first_n);
 	if (chan[0])
-		EXPECT_LE((long long)(rc.scans * SCAN), s1.bytes - s0.bytes);
+		EXPECT_LE((long long)(rc.scans * l.size), s1.bytes - s0.bytes);
 	close(fd);
+}
+
+TEST_F_TIMEOUT(be, fileio_adc_ramp, 120)
+{
+	fileio_ramp(_metadata, self, ADC_ALL_TS, (uint64_t)TOTAL * BLK_SCANS / 2);
+}
+
+/* Past the ramp's period, copied from the FIFO's pattern */
+TEST_F_TIMEOUT(be, fileio_adc_ramp_no_timestamp, 120)
+{
+	fileio_ramp(_metadata, self, ADC_CH_ALL, (uint64_t)TOTAL * BLK_SCANS);
+}
+
+/*
+ * The same ADC run after run with another layout each time: each run's
+ * pattern is its own (a pattern kept from the run before would give
+ * another scan size's bytes), and with the timestamp back the CPU fills
+ * again.
+ */
+TEST_F_TIMEOUT(be, pattern_follows_the_layout, 180)
+{
+	fileio_ramp(_metadata, self, ADC_CH_ALL, 3 * BLK_SCANS);
+	fileio_ramp(_metadata, self, ADC_CH(1), 3 * BLK_SCANS);
+	fileio_ramp(_metadata, self, ADC_ALL_TS, 3 * BLK_SCANS);
+	fileio_ramp(_metadata, self, ADC_CH(0) | ADC_CH(3), 3 * BLK_SCANS);
 }
 
 /* @n ramp scans from @first into @buf */

@@ -30,6 +30,7 @@ use crate::{
         pages::KernelBlock,
     },
     engine::{
+        pattern::Pattern,
         queue::{
             Abort, Block, Chunk, Direction, Engine, EngineSlots, Entry, Head, Outcome, Refusal,
             GRAVE_BLOCKS, MAX_BLOCKS,
@@ -178,6 +179,12 @@ pub(crate) trait Hardware {
     /// Scans due did not reach the converter (their DMA failed): the
     /// next ones taken start afresh.
     fn interrupted(&mut self) {}
+    /// Input whose scans repeat after this many (and carry nothing that
+    /// does not, such as a timestamp): its FIFO holds them once, and the
+    /// DMA copies every scan from there with no CPU work per scan.
+    fn period(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl BlockBuffer {
@@ -355,10 +362,11 @@ impl BlockBuffer {
 /// Moves `bytes` bytes (whole scans) at `offset` of a block mapped for
 /// the channel through the channel's FIFO, at most a FIFO of them at a
 /// time: the CPU fills the FIFO with the scans due and the channel copies
-/// it into the block (input), or the channel copies the block into the
-/// FIFO and the CPU checks it there (output). Waits for each copy; fails with its
-/// error (`EIO`, `ETIMEDOUT`), the channel terminated; an output that
-/// failed is [`Hardware::interrupted`].
+/// it into the block (input; a repeating input is copied from its
+/// pattern instead, see [`dma_copy_pattern`]), or the channel copies the
+/// block into the FIFO and the CPU checks it there (output). Waits for
+/// each copy; fails with its error (`EIO`, `ETIMEDOUT`), the channel
+/// terminated; an output that failed is [`Hardware::interrupted`].
 #[allow(clippy::too_many_arguments)]
 fn dma_move(
     dma: &mut FifoChannel,
@@ -370,6 +378,14 @@ fn dma_move(
     input: bool,
     hw: &mut impl Hardware,
 ) -> Result {
+    if input {
+        if let Some(pattern) = hw
+            .period()
+            .and_then(|p| Pattern::new(p, scan_bytes, dma.capacity()))
+        {
+            return dma_copy_pattern(dma, memory, offset, bytes, chunk.first, pattern, hw);
+        }
+    }
     let most = dma.capacity() / scan_bytes * scan_bytes;
     if most == 0 {
         return Err(EINVAL);
@@ -383,14 +399,48 @@ fn dma_move(
         };
         if input {
             hw.fill(dma.fifo(n), piece);
-            dma.transfer(memory, offset + done, n, true)?;
+            dma.transfer(memory, 0, offset + done, n, true)?;
         } else {
-            if let Err(e) = dma.transfer(memory, offset + done, n, false) {
+            if let Err(e) = dma.transfer(memory, 0, offset + done, n, false) {
                 hw.interrupted();
                 return Err(e);
             }
             hw.check(&*dma.fifo(n), piece);
         }
+        done += n;
+    }
+    Ok(())
+}
+
+/// The input's scans numbered from `first` (`bytes` of them, whole
+/// scans) copied by the channel into bytes from `offset` of `memory`,
+/// from the FIFO's pattern: the CPU writes the pattern once per run (the
+/// first time, or when something else used the FIFO) and no scan after
+/// that, as a device that writes its samples to memory by DMA.
+fn dma_copy_pattern(
+    dma: &mut FifoChannel,
+    memory: &mut dyn DmaTarget,
+    offset: usize,
+    bytes: usize,
+    first: u64,
+    pattern: Pattern,
+    hw: &mut impl Hardware,
+) -> Result {
+    if dma.pattern() != Some(pattern.len) {
+        hw.fill(
+            dma.fifo(pattern.len),
+            Chunk {
+                first: 0,
+                repeat: false,
+            },
+        );
+        dma.set_pattern(pattern.len);
+    }
+    let mut done = 0;
+    while done < bytes {
+        let n = (bytes - done).min(pattern.piece);
+        let scan = first + (done / pattern.scan_bytes) as u64;
+        dma.transfer(memory, pattern.offset_of(scan), offset + done, n, true)?;
         done += n;
     }
     Ok(())

@@ -316,6 +316,9 @@ pub(crate) struct FifoChannel {
     // its device.
     fifo: Fifo,
     channel: Channel,
+    /// Bytes at the start of the FIFO that hold a repeating input's scans
+    /// from number 0, written once (see [`FifoChannel::pattern`]).
+    pattern: Option<usize>,
 }
 
 impl FifoChannel {
@@ -324,7 +327,11 @@ impl FifoChannel {
     pub(crate) fn new(len: usize) -> Result<Self> {
         let channel = Channel::request_memcpy()?;
         let fifo = Fifo::new(channel.device(), len)?;
-        Ok(Self { fifo, channel })
+        Ok(Self {
+            fifo,
+            channel,
+            pattern: None,
+        })
     }
 
     /// The channel.
@@ -338,13 +345,34 @@ impl FifoChannel {
     }
 
     /// The FIFO's first `len` bytes, for the CPU (`len` is clamped to the
-    /// capacity).
+    /// capacity). What it writes replaces a pattern.
     pub(crate) fn fifo(&mut self, len: usize) -> &mut [u8] {
+        self.pattern = None;
         let len = len.min(self.fifo.len);
         // SAFETY: The allocation holds `len` bytes (type invariant of
         // `Fifo`), and no transfer runs while `self` is borrowed mutably
         // here: transfers wait for the channel before they return.
         unsafe { core::slice::from_raw_parts_mut(self.fifo.cpu.as_ptr(), len) }
+    }
+
+    /// How many bytes at the start of the FIFO hold scans from number 0 of
+    /// an input that repeats, as [`Self::set_pattern`] recorded: the
+    /// channel copies any run of its scans from there, and the CPU writes
+    /// none of them again.
+    pub(crate) fn pattern(&self) -> Option<usize> {
+        self.pattern
+    }
+
+    /// The CPU wrote a repeating input's scans from number 0 over the
+    /// FIFO's first `len` bytes (through [`Self::fifo`]).
+    pub(crate) fn set_pattern(&mut self, len: usize) {
+        self.pattern = Some(len.min(self.fifo.len));
+    }
+
+    /// The input may differ from now on (a new run: another layout or
+    /// waveform): the pattern is written again before use.
+    pub(crate) fn forget_pattern(&mut self) {
+        self.pattern = None;
     }
 
     /// How long a transfer of `len` bytes may take: 1 s, plus 1 s per
@@ -353,21 +381,26 @@ impl FifoChannel {
         Delta::from_millis(1000 + (len >> 12) as i64)
     }
 
-    /// Copies the FIFO's first `len` bytes into bytes `offset..offset +
-    /// len` of `target` (`to_target`), or those bytes into the FIFO, one
-    /// descriptor per segment, and waits. `EIO` on a DMA error,
-    /// `ETIMEDOUT` on a timeout: the channel was terminated then.
+    /// Copies `len` bytes of the FIFO from `fifo_offset` into bytes
+    /// `offset..offset + len` of `target` (`to_target`), or those bytes
+    /// into the FIFO there, one descriptor per segment, and waits. `EIO`
+    /// on a DMA error, `ETIMEDOUT` on a timeout: the channel was
+    /// terminated then.
     pub(crate) fn transfer(
         &mut self,
         target: &mut dyn DmaTarget,
+        fifo_offset: usize,
         offset: usize,
         len: usize,
         to_target: bool,
     ) -> Result {
-        if len > self.fifo.len {
+        if fifo_offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.fifo.len)
+        {
             return Err(EINVAL);
         }
-        let fifo = self.fifo.bus;
+        let fifo = self.fifo.bus + fifo_offset as DmaAddress;
         let channel = &mut self.channel;
         let dev: ARef<Device> = channel.device().into();
         target.sync_for_device(&dev, offset, len)?;
@@ -390,8 +423,9 @@ impl FifoChannel {
             }
             // SAFETY: `seg` is mapped for the channel's device and is the
             // target's to give while it is borrowed (`DmaTarget`); the
-            // FIFO's range is in bounds (`done + seg.len <= len <= its
-            // size`, segments cover exactly `len` bytes) and is used by
+            // FIFO's range is in bounds (`fifo_offset + done + seg.len <=
+            // fifo_offset + len <= its size`, segments cover exactly `len`
+            // bytes) and is used by
             // nothing else while `self` is borrowed. The wait below (or
             // the terminate) ends the transfer before both borrows do.
             unsafe { channel.memcpy(dst, src, seg.len) }?;

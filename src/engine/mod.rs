@@ -6,6 +6,7 @@
 //! host by `cargo test` (see `Cargo.toml`), where its unit tests run.
 
 pub mod pacing;
+pub mod pattern;
 pub mod queue;
 pub mod scan;
 pub mod span;

@@ -43,6 +43,15 @@ impl Waveform {
         Self::ALL.into_iter().find(|w| w.name().as_bytes() == text)
     }
 
+    /// Scans after which every channel repeats: `sample(n + period(), c)
+    /// == sample(n, c)`.
+    pub fn period(self) -> u64 {
+        match self {
+            Waveform::Ramp => 1 << 16,
+            Waveform::Sine => SINE_PERIOD,
+        }
+    }
+
     /// The raw code of channel `channel` in scan `scan`.
     pub fn sample(self, scan: u64, channel: usize) -> i16 {
         match self {
@@ -241,6 +250,18 @@ fn fill_each<S: ByteSink + ?Sized>(
 mod tests {
     use super::*;
     use crate::pacing::ScanClock;
+
+    #[test]
+    fn waveforms_repeat_after_their_period() {
+        for w in Waveform::ALL {
+            let p = w.period();
+            for n in [0, 1, 999, p - 1, p, 3 * p + 17, u64::from(u32::MAX)] {
+                for c in 0..NUM_CHANNELS {
+                    assert_eq!(w.sample(n, c), w.sample(n + p, c), "{} {n} {c}", w.name());
+                }
+            }
+        }
+    }
 
     #[test]
     fn ramp_wraps() {
