@@ -426,21 +426,19 @@ fn dma_copy_pattern(
     pattern: Pattern,
     hw: &mut impl Hardware,
 ) -> Result {
-    if dma.pattern() != Some(pattern.len) {
-        hw.fill(
-            dma.fifo(pattern.len),
-            Chunk {
-                first: 0,
-                repeat: false,
-            },
-        );
-        dma.set_pattern(pattern.len);
+    if dma.pattern() != Some(pattern.bytes()) {
+        let from_zero = Chunk {
+            first: 0,
+            repeat: false,
+        };
+        hw.fill(dma.fifo(pattern.bytes()), from_zero);
+        dma.set_pattern(pattern.bytes());
     }
     let mut done = 0;
     while done < bytes {
-        let n = (bytes - done).min(pattern.piece);
-        let scan = first + (done / pattern.scan_bytes) as u64;
-        dma.transfer(memory, pattern.offset_of(scan), offset + done, n, true)?;
+        let n = (bytes - done).min(pattern.piece());
+        let from = pattern.offset_of(first, done);
+        dma.transfer(memory, from, offset + done, n, true)?;
         done += n;
     }
     Ok(())
