@@ -9,11 +9,12 @@
 #   make qemu-run CMD='...' [EXTRA=DIR] [PERF=1] [MEM=MiB] [TARGET=versal]
 #                   run CMD in the guest, module loaded (PERF=1: on the
 #                   performance kernel, 2 CPUs, TSC clock)
-#   make bench [QUICK=1] [TARGET=versal]
+#   make bench [QUICK=1] [TARGET=versal] [BENCH_ARGS='...']
 #                   every data path's highest sustained rate, throughput and
 #                   CPU cost over block sizes and counts, on the performance
 #                   kernel (Documentation/iio/performance.rst; versal:
-#                   into out/bench-versal/)
+#                   into out/bench-versal/); BENCH_ARGS: iio_bench options,
+#                   e.g. --no-timestamp (8-byte scans, into out/bench*-nots/)
 #   make fuzz [SECONDS=N] [SEED=S] [OPS=M]
 #                   the concurrency fuzzer in the guest (tests/fuzz.c)
 #   make soak [MINUTES=N]

@@ -6,6 +6,9 @@
 #
 # BENCH_QUICK=1: the reduced sweep (3 block sizes, 4 blocks; < 3 min).
 # BENCH_ARGS: more iio_bench options (e.g. "--paths seed,fileio --verbose").
+# With --no-timestamp among them (8-byte scans: the converters' 4 channels
+# without in_timestamp), the outputs go to out/bench-nots/ (versal:
+# out/bench-versal-nots/), beside the default layout's.
 # BENCH_MEM: guest memory in MiB (default 3072: 32 blocks of 16 MiB on two
 # devices, with room to spare).
 # BENCH_TARGET: x86 (default: QEMU's PC, 2 vCPUs, the TSC clock) or versal
@@ -14,7 +17,8 @@
 # versal performance kernel, the module built for it with ARCH=arm64 and
 # iio_bench built static for aarch64).
 #
-# Writes out/bench/ (versal: out/bench-versal/): console.log (the guest's
+# Writes out/bench/ (versal: out/bench-versal/; -nots appended with
+# --no-timestamp): console.log (the guest's
 # console), results.csv (every point, limit and meta row), summary.txt (the
 # tables and ratios) and throughput.png (throughput against block size, one
 # line per path and reader mode, a panel per block count, the memset limit
@@ -58,6 +62,15 @@ versal)
 	exit 2
 	;;
 esac
+# The layout without the timestamp has outputs of its own (bench-doc.sh
+# takes out/bench/'s).
+nots=0
+case " ${BENCH_ARGS:-} " in
+*" --no-timestamp "*)
+	nots=1
+	out=$out-nots
+	;;
+esac
 mkdir -p "$out/guest" "$out/include/linux/iio"
 
 # The plot needs gnuplot (Debian's gnuplot-nox: no X11).
@@ -95,6 +108,7 @@ versal)
 esac
 desc="performance kernel (PERF=1, $(basename "$kdir")); $machine, $mem MiB; host $host"
 log "kernel: performance kernel $kver, $kdir"
+[ "$nots" = 0 ] || log "scans: 8 bytes, no timestamp (--no-timestamp), into $out"
 log "host: $host"
 
 args="--kernel '$desc'"
@@ -157,7 +171,7 @@ if [ -s "$plot/counts" ]; then
 		echo "set ylabel 'MB/s at the highest sustained rate'"
 		echo "set xtics ('4K' 4096, '16K' 16384, '64K' 65536, '256K' 262144, '1M' 1048576, '4M' 4194304, '16M' 16777216)"
 		echo "set key outside right top vertical"
-		echo "set multiplot layout $rowsn,$cols title 'iio_dmabuf, $(sed -n 's/^meta,date,.*,//p' "$out/results.csv"), kernel $kver (performance), $plot_machine'"
+		echo "set multiplot layout $rowsn,$cols title 'iio_dmabuf, $(sed -n 's/^meta,date,.*,//p' "$out/results.csv"), kernel $kver (performance), $plot_machine, $(sed -n 's/^meta,scan,.*,//p' "$out/results.csv")'"
 		for c in $counts; do
 			echo "set title '$c blocks'"
 			s=''

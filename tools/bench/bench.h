@@ -20,7 +20,12 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define SCAN_BYTES	16	/* 4 x s16 + s64 timestamp */
+/*
+ * A scan: the 4 voltage channels (4 x s16), and the s64 timestamp unless
+ * --no-timestamp (the layout of DMA converters, whose stream has none).
+ */
+#define SCAN_BYTES_TS	16	/* 4 x s16 + s64 timestamp */
+#define SCAN_BYTES_NO_TS	8	/* 4 x s16 */
 #define MAX_BLOCKS	32	/* blocks queued at once (dmabuf_api.rst, 9) */
 #define MAX_SIZES	8
 #define MAX_COUNTS	4
@@ -65,6 +70,8 @@ struct opts {
 	double resolution;		/* search: stop when hi / lo <= 1 + this */
 	int max_trials;			/* per point */
 	bool verbose;			/* print every trial */
+	bool timestamp;			/* in_timestamp enabled (default) */
+	size_t scan_bytes;		/* SCAN_BYTES_TS or SCAN_BYTES_NO_TS */
 	const char *kernel;		/* how the kernel is described */
 };
 
@@ -113,6 +120,8 @@ struct conv {
 	char node[32];		/* /dev/iio:deviceN */
 	char dmabuf_node[40];	/* /dev/iio:deviceN-dmabuf0 */
 	char backend[32];	/* its backend: a dmaengine channel, "cpu" */
+	bool timestamp;		/* in_timestamp enabled */
+	size_t scan_bytes;	/* bytes per scan: SCAN_BYTES_TS or _NO_TS */
 };
 
 /* A dmaengine channel's counters (/sys/class/dma/<chan>/). */
@@ -121,7 +130,7 @@ struct dma_count {
 	long long bytes;	/* bytes_transferred */
 };
 
-int conv_create(struct conv *c, const char *name, bool dac);
+int conv_create(struct conv *c, const char *name, bool dac, bool timestamp);
 void conv_destroy(struct conv *c);
 int conv_set(const struct conv *c, const char *attr, const char *val);
 int conv_set_ll(const struct conv *c, const char *attr, long long val);
@@ -136,17 +145,18 @@ void max_bytes_restore(void);
 
 struct stream {
 	double rate;		/* Hz */
+	bool ts;		/* scans carry the timestamp (16 bytes, else 8) */
 	uint64_t next;		/* number of the next scan expected */
 	uint64_t last_n;	/* number of the last scan looked at */
 	uint64_t pattern;	/* its channels 0..3, packed (read-all) */
-	int64_t last_ts;	/* its timestamp */
+	int64_t last_ts;	/* its timestamp (INT64_MIN: none yet, or !ts) */
 	uint64_t scans;		/* scans received */
 	uint64_t gaps;		/* scans missing (lost to overruns) */
 	uint64_t errors;	/* corrupted, repeated, reordered scans */
 	char err[128];		/* the first error */
 };
 
-void stream_start(struct stream *s, double rate);
+void stream_start(struct stream *s, double rate, bool ts);
 void stream_fetch(struct stream *s, const void *data, size_t scans);
 void stream_all(struct stream *s, const void *data, size_t scans);
 

@@ -75,9 +75,11 @@ int conv_enable(const struct conv *c, bool on)
 
 /*
  * Creates the instance @name (removing a leftover of an earlier run
- * first), with every channel and the timestamp enabled: 16-byte scans.
+ * first), with every voltage channel enabled, and the timestamp if
+ * @timestamp: 16-byte scans, else 8-byte scans (the DAC's layout must
+ * equal the ADC's for the loopback).
  */
-int conv_create(struct conv *c, const char *name, bool dac)
+int conv_create(struct conv *c, const char *name, bool dac, bool timestamp)
 {
 	char path[128], attr[64];
 	int ret, ch, tries;
@@ -85,6 +87,8 @@ int conv_create(struct conv *c, const char *name, bool dac)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->dac = dac;
+	c->timestamp = timestamp;
+	c->scan_bytes = timestamp ? SCAN_BYTES_TS : SCAN_BYTES_NO_TS;
 	snprintf(path, sizeof(path), "%s/%s", cfs_type(dac), name);
 	rmdir(path);
 	if (mkdir(path, 0755))
@@ -107,7 +111,7 @@ int conv_create(struct conv *c, const char *name, bool dac)
 		if (ret)
 			return ret;
 	}
-	ret = conv_set(c, "buffer0/in_timestamp_en", "1");
+	ret = conv_set(c, "buffer0/in_timestamp_en", timestamp ? "1" : "0");
 	if (!ret && !dac)
 		ret = conv_set(c, "waveform", "ramp");
 	/*

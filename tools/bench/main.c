@@ -6,11 +6,17 @@
  *
  *   iio_bench [--quick] [--paths fileio,seed,heap,udmabuf,loopback]
  *             [--modes fetch,all] [--sizes 4096,65536,...] [--counts 2,4,...]
- *             [--window S] [--no-limits] [--no-anchor] [--kernel TEXT]
- *             [--verbose]
+ *             [--window S] [--no-limits] [--no-anchor] [--no-timestamp]
+ *             [--kernel TEXT] [--verbose]
  *
  * The anchor point (4 blocks of 4096 scans) is added to the sweep unless
  * it is in it already or --no-anchor is given.
+ *
+ * --no-timestamp: the converters stream their 4 voltage channels without
+ * in_timestamp: 8-byte scans instead of 16 (the layout of a DMA converter,
+ * whose stream has no timestamp). Block sizes stay in bytes, so a block
+ * holds twice the scans; the anchor (in scans) is 4 blocks of 32 KiB;
+ * the reader's checks lose the timestamps (stream.c).
  *
  * Prints a line per point as it is measured, then the throughput tables,
  * the limits, the comparison with the published anchor and the summary
@@ -68,6 +74,7 @@ static struct dma_count dma_start[NR_PATHS + 1];
 static struct point points[MAX_POINTS];
 static int npoints;
 static double limits[NR_LIMITS][MAX_SIZES];
+static size_t scan_bytes;	/* of the run: opts.scan_bytes */
 
 static void cleanup(void)
 {
@@ -84,7 +91,7 @@ static void bad_usage(void)
 	fprintf(stderr,
 		"usage: iio_bench [--quick] [--paths LIST] [--modes LIST] [--sizes LIST]\n"
 		"                 [--counts LIST] [--window S] [--no-limits] [--no-anchor]\n"
-		"                 [--kernel TEXT] [--verbose]\n");
+		"                 [--no-timestamp] [--kernel TEXT] [--verbose]\n");
 	exit(2);
 }
 
@@ -138,6 +145,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "window", required_argument, NULL, 'w' },
 		{ "no-limits", no_argument, NULL, 'L' },
 		{ "no-anchor", no_argument, NULL, 'A' },
+		{ "no-timestamp", no_argument, NULL, 'T' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -152,6 +160,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	o->modes = (1u << NR_MODES) - 1;
 	o->limits = true;
 	o->anchor = true;
+	o->timestamp = true;
 	o->kernel = "";
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -179,6 +188,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'A':
 			o->anchor = false;
 			break;
+		case 'T':
+			o->timestamp = false;
+			break;
 		case 'k':
 			o->kernel = optarg;
 			break;
@@ -191,6 +203,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	}
 	if (optind != argc)
 		bad_usage();
+	o->scan_bytes = o->timestamp ? SCAN_BYTES_TS : SCAN_BYTES_NO_TS;
+	scan_bytes = o->scan_bytes;
 
 	if (o->quick) {
 		/* a few sizes, one block count: every path, both modes */
@@ -219,9 +233,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (sizes) {
 		n = parse_numbers(sizes, v, MAX_SIZES);
 		for (o->nsizes = 0, i = 0; i < n; i++) {
-			if (!v[i] || v[i] % SCAN_BYTES)
-				die("a block size must be a multiple of %d bytes",
-				    SCAN_BYTES);
+			if (!v[i] || v[i] % o->scan_bytes)
+				die("a block size must be a multiple of %zu bytes",
+				    o->scan_bytes);
 			o->sizes[o->nsizes++] = v[i];
 		}
 	}
@@ -253,12 +267,12 @@ static const char *csv_text(const char *s, char *buf, size_t len)
 
 static double gib_of(const struct trial *t)
 {
-	return (double)t->scans * SCAN_BYTES / GIB;
+	return (double)t->scans * scan_bytes / GIB;
 }
 
 static double mb_s(const struct point *p)
 {
-	return p->found ? p->best.scans * (double)SCAN_BYTES / p->best.secs / 1e6 : 0;
+	return p->found ? p->best.scans * (double)scan_bytes / p->best.secs / 1e6 : 0;
 }
 
 static double reader_per_gib(const struct point *p)
@@ -582,12 +596,13 @@ static void print_anchor(void)
 	const struct point *f[NR_MODES], *d[NR_MODES], *s[NR_MODES];
 	int m;
 
-	printf("\nanchor set-up (4 blocks of 4096 scans = 64 KiB), MiB/s; published: ZCU102 + AD9361,\n"
-	       "iio_rwdev -b 4096: fetch-only fileio 116, DMABUF 475 (4.1x); read-all 111 vs 114 (1.03x)\n");
+	printf("\nanchor set-up (4 blocks of 4096 scans = %zu KiB), MiB/s; published: ZCU102 + AD9361,\n"
+	       "iio_rwdev -b 4096: fetch-only fileio 116, DMABUF 475 (4.1x); read-all 111 vs 114 (1.03x)\n",
+	       ANCHOR_SCANS * scan_bytes / KIB);
 	for (m = 0; m < NR_MODES; m++) {
-		f[m] = find_point(PATH_FILEIO, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
-		d[m] = find_point(PATH_HEAP, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
-		s[m] = find_point(PATH_SEED, m, ANCHOR_SCANS * SCAN_BYTES, ANCHOR_BLOCKS);
+		f[m] = find_point(PATH_FILEIO, m, ANCHOR_SCANS * scan_bytes, ANCHOR_BLOCKS);
+		d[m] = find_point(PATH_HEAP, m, ANCHOR_SCANS * scan_bytes, ANCHOR_BLOCKS);
+		s[m] = find_point(PATH_SEED, m, ANCHOR_SCANS * scan_bytes, ANCHOR_BLOCKS);
 		printf("  %-10s fileio %7.1f   mainline + system heap (as libiio) %7.1f",
 		       m == MODE_FETCH ? "fetch-only" : "read-all",
 		       f[m] ? mb_s(f[m]) * 1e6 / MIB : 0,
@@ -672,7 +687,7 @@ int main(int argc, char **argv)
 	double t_start = now();
 	bool anchored = false;
 	struct utsname un;
-	char buf[256], sz[32];
+	char buf[256], sz[32], scan[64];
 	struct opts o;
 	time_t t;
 
@@ -682,7 +697,7 @@ int main(int argc, char **argv)
 		for (j = 0; j < o.ncounts; j++) {
 			cfgs[ncfg].block = o.sizes[i];
 			cfgs[ncfg].nblocks = o.counts[j];
-			cfgs[ncfg].anchor = o.sizes[i] == ANCHOR_SCANS * SCAN_BYTES &&
+			cfgs[ncfg].anchor = o.sizes[i] == ANCHOR_SCANS * scan_bytes &&
 					    o.counts[j] == ANCHOR_BLOCKS;
 			if (o.sizes[i] * o.counts[j] > biggest)
 				biggest = o.sizes[i] * o.counts[j];
@@ -690,7 +705,7 @@ int main(int argc, char **argv)
 			ncfg++;
 		}
 	if (o.anchor && !anchored) {
-		cfgs[ncfg].block = ANCHOR_SCANS * SCAN_BYTES;
+		cfgs[ncfg].block = ANCHOR_SCANS * scan_bytes;
 		cfgs[ncfg].nblocks = ANCHOR_BLOCKS;
 		cfgs[ncfg].anchor = true;
 		if (cfgs[ncfg].block * ANCHOR_BLOCKS > biggest)
@@ -702,13 +717,13 @@ int main(int argc, char **argv)
 	for (pa = 0; pa < NR_PATHS; pa++) {
 		if (!(o.paths & (1u << pa)))
 			continue;
-		ret = conv_create(&adcs[pa], adc_names[pa], false);
+		ret = conv_create(&adcs[pa], adc_names[pa], false, o.timestamp);
 		if (ret)
 			die("creating the ADC %s: %s (is iio_dmabuf loaded?)",
 			    adc_names[pa], strerror(-ret));
 	}
 	if (o.paths & (1u << PATH_LOOP)) {
-		ret = conv_create(&dac, "bench_loop_dac", true);
+		ret = conv_create(&dac, "bench_loop_dac", true, o.timestamp);
 		if (ret)
 			die("creating the DAC: %s", strerror(-ret));
 	}
@@ -731,8 +746,10 @@ int main(int argc, char **argv)
 	printf("kernel %s %s%s%s, %ld CPUs, %lld MiB available\n", un.release,
 	       un.version, *o.kernel ? "; " : "", o.kernel,
 	       sysconf(_SC_NPROCESSORS_ONLN), mem_available() >> 20);
-	printf("rates %lld..%lld Hz (sampling_frequency_available), 16-byte scans (4 channels + timestamp)\n",
-	       rate_min, rate_max);
+	snprintf(scan, sizeof(scan), "%zu-byte scans (4 channels%s)",
+		 o.scan_bytes, o.timestamp ? " + timestamp" : ", no timestamp");
+	printf("rates %lld..%lld Hz (sampling_frequency_available), %s\n",
+	       rate_min, rate_max, scan);
 	printf("trial: warm-up %.2f s, window %.2f s (longer for 8 blocks, at most %.1f s), probe %.2f s;\n"
 	       "search resolution %.0f %%; '*' marks the anchor set-up\n\n",
 	       o.warmup, o.window, o.window_max, o.probe_window,
@@ -747,6 +764,7 @@ int main(int argc, char **argv)
 	snprintf(buf, sizeof(buf), "%lld", rate_max);
 	csv_meta("rate_max_hz", buf);
 	csv_meta("sweep", o.quick ? "quick" : "full");
+	csv_meta("scan", scan);
 
 	if (o.limits)
 		run_limits(&o);

@@ -212,7 +212,7 @@ static void fileio_drain(struct ring *r)
 
 static int fileio_setup(struct ring *r, char *why, size_t whylen)
 {
-	long long length = (long long)(r->block / SCAN_BYTES) * r->nblocks;
+	long long length = (long long)(r->block / r->adc->scan_bytes) * r->nblocks;
 	int ret;
 
 	/* watermark 1 first, so that any length fits under it */
@@ -221,7 +221,7 @@ static int fileio_setup(struct ring *r, char *why, size_t whylen)
 		ret = conv_set_ll(r->adc, "buffer0/length", length);
 	if (!ret)
 		ret = conv_set_ll(r->adc, "buffer0/watermark",
-				  r->block / SCAN_BYTES);
+				  r->block / r->adc->scan_bytes);
 	if (ret) {
 		WHY("buffer0/length %lld: %s", length, strerror(-ret));
 		return ret;
@@ -242,7 +242,7 @@ static int fileio_setup(struct ring *r, char *why, size_t whylen)
 	ret = conv_enable(r->adc, true);
 	if (ret) {
 		WHY("the module refuses buffer0/length %lld scans (%llu MiB): %s",
-		    length, (unsigned long long)length * SCAN_BYTES >> 20,
+		    length, (unsigned long long)length * r->adc->scan_bytes >> 20,
 		    strerror(-ret));
 		return ret;
 	}
@@ -485,7 +485,7 @@ static int release_block(struct ring *r, const char **what)
 int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 	       double window_max, double warmup, struct trial *t)
 {
-	double bdur = (double)(r->block / SCAN_BYTES) / rate;
+	double bdur = (double)(r->block / r->adc->scan_bytes) / rate;
 	double weff = fmin(fmax(window, 8 * bdur), window_max);
 	double half_min[2] = { INFINITY, INFINITY }, last_lat = 0;
 	long long ov0 = 0, ov1 = 0, ov2 = 0;
@@ -506,7 +506,7 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		return ret;
 	}
 	t_en = now();
-	stream_start(&st, rate);
+	stream_start(&st, rate, r->adc->timestamp);
 	arm_deadline(warmup + weff + 2 * bdur + 2.0);
 	for (;;) {
 		const uint8_t *data = NULL;
@@ -517,9 +517,9 @@ int ring_trial(struct ring *r, enum mode_id mode, double rate, double window,
 		if (ret)
 			break;
 		if (mode == MODE_FETCH)
-			stream_fetch(&st, data, bytes / SCAN_BYTES);
+			stream_fetch(&st, data, bytes / r->adc->scan_bytes);
 		else
-			stream_all(&st, data, bytes / SCAN_BYTES);
+			stream_all(&st, data, bytes / r->adc->scan_bytes);
 		ret = release_block(r, &what);
 		if (ret)
 			break;

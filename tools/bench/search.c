@@ -34,7 +34,7 @@ static int try_rate(struct ring *r, const struct opts *o, struct point *p,
 		printf("  trial %2d: %11.0f Hz %s %8.3f s %10llu scans %9.1f MB/s lag %+7.2f ms (tol %.1f) ov %lld gaps %llu%s%s\n",
 		       p->trials, rate, t->pass ? "pass" : "FAIL", t->secs,
 		       (unsigned long long)t->scans,
-		       t->secs > 0 ? t->scans * (double)SCAN_BYTES / t->secs / 1e6 : 0,
+		       t->secs > 0 ? t->scans * (double)r->adc->scan_bytes / t->secs / 1e6 : 0,
 		       t->lag_growth * 1e3, t->lag_tol * 1e3, t->overruns,
 		       (unsigned long long)t->gaps, t->pass ? "" : ": ",
 		       t->pass ? "" : t->why);
@@ -62,7 +62,7 @@ void search_point(struct ring *r, const struct opts *o, long long rate_min,
 	struct trial t;
 	int down;
 
-	floor_rate = ceil(8.0 * (r->block / SCAN_BYTES) / o->window_max);
+	floor_rate = ceil(8.0 * (r->block / r->adc->scan_bytes) / o->window_max);
 	if (floor_rate < rate_min)
 		floor_rate = rate_min;
 	p->floor_rate = floor_rate;
