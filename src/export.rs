@@ -236,8 +236,8 @@ fn get_bytes<S: ByteSource + ?Sized>(data: &S, at: usize, dst: &mut [u8]) {
     for (i, word) in dst.chunks_exact_mut(8).enumerate() {
         word.copy_from_slice(&data.get::<8>(at + i * 8));
     }
-    for i in words * 8..dst.len() {
-        dst[i] = data.get::<1>(at + i)[0];
+    for (i, byte) in dst.iter_mut().enumerate().skip(words * 8) {
+        *byte = data.get::<1>(at + i)[0];
     }
 }
 
@@ -294,6 +294,7 @@ fn setup(
         None => shared,
     };
     let has_channel = fifo.is_some();
+    let bounce = KVVec::from_elem(0, BOUNCE_BYTES, GFP_KERNEL)?;
     let foreign = Arc::pin_init(
         try_pin_init!(Foreign {
             ops,
@@ -302,7 +303,7 @@ fn setup(
             hw <- new_mutex!(
                 HwSide {
                     dma: fifo,
-                    bounce: KVVec::from_elem(0, BOUNCE_BYTES, GFP_KERNEL)?,
+                    bounce,
                 },
                 "export::Foreign::hw"
             ),
@@ -399,10 +400,10 @@ unsafe extern "C" fn iio_dmabuf_export_transfer(
     // SAFETY: Our buffer, which the device holds a reference to.
     let buf = unsafe { Buffer::<BlockBuffer>::from_raw((*indio_dev).buffer) };
     let Some(foreign) = buf.data().foreign() else {
-        return EINVAL.to_errno().into();
+        return EINVAL.to_errno() as ffi::c_long;
     };
     match foreign.transfer(buf, indio_dev, first, n) {
         Ok(lost) => lost.try_into().unwrap_or(ffi::c_long::MAX),
-        Err(e) => e.to_errno().into(),
+        Err(e) => e.to_errno() as ffi::c_long,
     }
 }
