@@ -14,12 +14,16 @@ void *iio_dmabuf_export_setup(struct device *dev, struct iio_dev *indio_dev,
 void iio_dmabuf_export_release(void *handle);
 long iio_dmabuf_export_transfer(struct iio_dev *indio_dev, u64 first,
 				size_t n);
+void iio_dmabuf_export_registered(struct iio_buffer *buffer,
+				  struct iio_dev *indio_dev, bool added);
 
 /* Helpers for Rust (src/export.c). */
-long iio_dmabuf_helper_export_scan_bytes(struct iio_dev *indio_dev,
-					 struct iio_buffer *buffer);
+int iio_dmabuf_helper_export_storage(struct iio_dev *indio_dev, u16 *bytes,
+				     unsigned int n, u16 *ts_bytes);
+void *iio_dmabuf_helper_export_watch(struct iio_dev *indio_dev,
+				     struct iio_buffer *buffer);
+void iio_dmabuf_helper_export_unwatch(void *handle);
 void *iio_dmabuf_helper_dma_request_named(struct device *dev,
 					  const char *name);
-bool iio_dmabuf_helper_export_removing(struct iio_dev *indio_dev);
 
 #endif /* IIO_DMABUF_EXPORT_H */

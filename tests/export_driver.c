@@ -9,7 +9,8 @@
  *
  * Checked: the seed API (ALLOC/mmap/ENQUEUE/SYNC) and the mainline API
  * (ATTACH/ENQUEUE, udmabuf and a system heap buffer) give the ADC's ramp
- * exactly; a DAC round (seed blocks and fileio write()) plays a ramp with
+ * exactly; the mainline ENQUEUE checks bytes_used against the scan size
+ * of the channels selected at that moment; a DAC round (seed blocks and fileio write()) plays a ramp with
  * no mismatch; fileio read() on the ADC; through a dmaengine channel on
  * aarch64 (the channels' memcpy_count grows), by the CPU on x86_64 (no
  * dmaengine); unloading the driver with blocks queued ends their fences
@@ -329,6 +330,61 @@ TEST_F_TIMEOUT(ex, mainline_adc_ramp_udmabuf, 120)
 TEST_F_TIMEOUT(ex, mainline_adc_ramp_heap, 120)
 {
 	mainline_ramp(_metadata, &self->a, true);
+}
+
+/*
+ * A mainline ENQUEUE checks bytes_used against the scan size of the
+ * channels selected when it runs (the IIO core's layout, from the mask of
+ * that moment), not the one of the ATTACH: three 16-bit channels take
+ * 6 bytes a scan, one channel and the 64-bit timestamp 16 (the timestamp
+ * aligned to 8, the scan to its largest element). The blocks queued
+ * complete once the buffer is enabled.
+ */
+TEST_F_TIMEOUT(ex, mainline_scan_size_follows_mask, 60)
+{
+	const size_t size = 4096;
+	struct mblk m[2];
+	int i, ret, devfd, bfd;
+
+	for (i = 0; i < 2; i++) {
+		dmabuf_block_init(&m[i].b);
+		m[i].memfd = -1;
+	}
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_CH(0), FREQ, 0, 0));
+	devfd = inst_open(&self->a, O_RDWR);
+	ASSERT_LE(0, devfd);
+	bfd = iio_buffer_get_fd(devfd, 0);
+	ASSERT_LE(0, bfd);
+	for (i = 0; i < 2; i++) {
+		ret = mblk_alloc(&m[i], false, size);
+		ASSERT_EQ(0, ret) {
+			TH_LOG("udmabuf %d: %s", i, strerror(-ret));
+		}
+		ASSERT_EQ(0, iio_buffer_attach(bfd, m[i].b.fd));
+	}
+	/* 2-byte scans */
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m[0].b.fd, 0, 3));
+	/* 6-byte scans */
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_CH(0) | ADC_CH(1) | ADC_CH(2),
+				    FREQ, 0, 0));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m[0].b.fd, 0, 4));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m[0].b.fd, 0, 16));
+	ASSERT_EQ(0, iio_buffer_enqueue(bfd, m[0].b.fd, 0, 6));
+	/* 16-byte scans */
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_CH(0) | ADC_TS, FREQ, 0, 0));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m[1].b.fd, 0, 6));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m[1].b.fd, 0, 24));
+	ASSERT_EQ(0, iio_buffer_enqueue(bfd, m[1].b.fd, 0, 32));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(1, poll_events(m[i].b.fd, POLLOUT, 10000));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	for (i = 0; i < 2; i++)
+		EXPECT_EQ(0, iio_buffer_detach(bfd, m[i].b.fd));
+	close(bfd);
+	close(devfd);
+	for (i = 0; i < 2; i++)
+		mblk_free(&m[i]);
 }
 
 /*

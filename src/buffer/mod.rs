@@ -240,15 +240,15 @@ impl BlockBuffer {
     /// Bytes of a scan with the channels selected now (`ENODEV` once the
     /// device was removed).
     pub(crate) fn scan_bytes(buf: &Buffer<Self>) -> Result<usize> {
-        match &buf.data().foreign {
-            Some(f) => f.scan_bytes(buf),
-            None => Ok(Self::scan_layout(buf)?.scan_bytes),
-        }
+        Self::scan_bytes_held(&buf.lock_queue())
     }
 
+    /// As [`BlockBuffer::scan_bytes`], the queue lock held (the mainline
+    /// ENQUEUE: in the core's fence signalling section, where another
+    /// driver's device reads the layout its registration cached).
     fn scan_bytes_held(queue: &QueueHeld<'_, Self>) -> Result<usize> {
         match &queue.buffer().data().foreign {
-            Some(f) => f.scan_bytes(queue.buffer()),
+            Some(f) => f.scan_bytes_held(queue),
             None => Ok(Self::scan_layout_held(queue)?.scan_bytes),
         }
     }

@@ -60,7 +60,8 @@ impl Channel {
     }
 
     /// Requests the channel `name` of `dev` (`dma_request_chan`), which
-    /// must have the memcpy capability (`EINVAL` otherwise).
+    /// must do memcpy, be able to be terminated and copy at any alignment
+    /// (`EINVAL` otherwise).
     pub(crate) fn request_named(dev: &Device, name: &CStr) -> Result<Self> {
         let dev = crate::dma::device::raw_device(dev);
         // SAFETY: A live device and a C string: a channel or an error
