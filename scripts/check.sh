@@ -101,7 +101,7 @@ no_warnings() { # LOG: fails if the build log has a warning
 # in the source tree for one target at a time (Kbuild rebuilds every
 # object whose command line changed when the target does).
 build_clean() {
-	rm -f iio_dmabuf.ko
+	rm -f iio_dmabuf.ko iio_dmabuf_test.ko
 	"${kmake[@]}" clean >/dev/null 2>&1
 	"${kmake[@]}" "$@" modules >"$tout/build.log" 2>&1 || { cat "$tout/build.log"; return 1; }
 	no_warnings "$tout/build.log"
@@ -162,7 +162,7 @@ run_target() {
 		"${tests_args[@]}"
 
 	# One guest boot running them all, if everything it needs was just built.
-	if [ ! -f iio_dmabuf.ko ]; then
+	if [ ! -f iio_dmabuf.ko ] || [ ! -f iio_dmabuf_test.ko ]; then
 		fail "$t: guest tests not run: the module did not build"
 		return
 	fi
@@ -178,6 +178,7 @@ run_target() {
 	printf '# %s guest time budget: %ss (test programs %ss, margin %ss)\n' \
 		"$t" "$guest_timeout" "$budget" "$GUEST_MARGIN"
 	scripts/qemu-run.sh --target "$t" --kdir "$kdir" --module iio_dmabuf.ko \
+		--extra-module iio_dmabuf_test.ko \
 		--timeout "$guest_timeout" --tests "$tout/tests" -- /tests/run-all.sh |
 		tee "$tout/guest.log"
 	guest_results "$t" "$tout/guest.log"

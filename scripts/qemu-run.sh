@@ -4,7 +4,8 @@
 # kernel splat (WARN, BUG, KASAN, lockdep, kmemleak, ...) in the console log.
 #
 # usage: scripts/qemu-run.sh (--kdir KDIR | --kernel test|perf)
-#            [--module FILE.ko]... [--tests DIR] [--extra DIR]
+#            [--module FILE.ko]... [--extra-module FILE.ko]...
+#            [--tests DIR] [--extra DIR]
 #            [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--[no-]tsc]
 #            [--append ARGS] -- CMD...
 #
@@ -33,6 +34,10 @@
 # TCG, with the arm64 busybox of scripts/fetch-arm64-userland.sh. KDIR,
 # --kernel and the modules must be built for that target.
 #
+# --module files are copied to /modules/ and loaded in order at boot;
+# --extra-module files are only copied there, for the tests to load
+# (tests/export_driver.c loads and unloads iio_dmabuf_test.ko itself).
+#
 # Environment: QEMU_ACCEL=tcg (default) | kvm | auto (probe KVM once, cache
 # the verdict, fall back to TCG); IIO_DMABUF_CACHE (cache directory).
 set -euo pipefail
@@ -47,13 +52,14 @@ die() {
 	exit 2
 }
 usage() {
-	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--target x86|versal] [--module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--[no-]tsc] [--append ARGS] -- CMD..." >&2
+	echo "usage: $0 (--kdir KDIR | --kernel test|perf) [--target x86|versal] [--module FILE.ko]... [--extra-module FILE.ko]... [--tests DIR] [--extra DIR] [--timeout SECS] [--log FILE] [--mem MIB] [--cpus N] [--[no-]tsc] [--append ARGS] -- CMD..." >&2
 	exit 2
 }
 
 kdir='' tests='' extra='' timeout_s=900 logfile='' mem=1024 append='' kernel=''
 cpus='' tsc=''
 modules=()
+extra_modules=()
 target=${TARGET:-x86}
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -66,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--tsc) tsc=1; shift ;;
 	--no-tsc) tsc=0; shift ;;
 	--module) modules+=("${2:?}"); shift 2 ;;
+	--extra-module) extra_modules+=("${2:?}"); shift 2 ;;
 	--tests) tests=${2:?}; shift 2 ;;
 	--extra) extra=${2:?}; shift 2 ;;
 	--timeout) timeout_s=${2:?}; shift 2 ;;
@@ -126,7 +133,7 @@ else
 	busybox=$(command -v busybox || true)
 fi
 [ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
-for m in "${modules[@]}"; do [ -f "$m" ] || die "no such module: $m"; done
+for m in "${modules[@]}" "${extra_modules[@]}"; do [ -f "$m" ] || die "no such module: $m"; done
 for d in "$tests" "$extra"; do [ -z "$d" ] || [ -d "$d" ] || die "no such directory: $d"; done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qemu-run.XXXXXX")
@@ -147,6 +154,9 @@ rm -f "$root/lib/modules/$kver/build" "$root/lib/modules/$kver/source"
 for m in "${modules[@]}"; do
 	cp "$m" "$root/modules/"
 	basename "$m" >>"$root/modules/order"
+done
+for m in "${extra_modules[@]}"; do
+	cp "$m" "$root/modules/"
 done
 [ -z "$tests" ] || cp -a "$tests/." "$root/tests/"
 [ -z "$extra" ] || cp -a "$extra/." "$root/extra/"

@@ -10,3 +10,4 @@
 #include <linux/iio/types.h>
 
 #include "helpers.h"
+#include "export.h"

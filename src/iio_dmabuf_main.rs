@@ -19,6 +19,7 @@ mod dma;
 // public.
 #[allow(unreachable_pub)]
 mod engine;
+mod export;
 mod iio;
 mod work;
 

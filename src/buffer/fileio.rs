@@ -90,7 +90,7 @@ pub(super) fn read(buf: &Buffer<BlockBuffer>, out: &mut UserSliceWriter) -> Resu
 /// played yet is dropped, as the IIO core's kfifo does).
 pub(super) fn write(buf: &Buffer<BlockBuffer>, input: &mut UserSliceReader) -> Result<usize> {
     // Data may be written before the enable that sets bytes_per_datum.
-    let scan_bytes = BlockBuffer::scan_layout(buf)?.scan_bytes;
+    let scan_bytes = BlockBuffer::scan_bytes(buf)?;
     // Whole scans only: the core calls again with what is left of a
     // write, so a fraction refused late would follow scans taken early.
     if scan_bytes == 0 || input.len() < scan_bytes || input.len() % scan_bytes != 0 {

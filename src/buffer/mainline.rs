@@ -79,7 +79,7 @@ pub(super) fn enqueue(
 ) -> Result {
     // The core checked `bytes_used` against the DMABUF's size, and
     // refuses CYCLIC on input buffers.
-    let scan_bytes = BlockBuffer::scan_layout_held(queue)?.scan_bytes;
+    let scan_bytes = BlockBuffer::scan_bytes_held(queue)?;
     if scan_bytes == 0 || bytes_used % scan_bytes != 0 {
         return Err(EINVAL);
     }

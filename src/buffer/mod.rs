@@ -104,6 +104,9 @@ pub(crate) struct BlockBuffer {
     /// The same device when it is a DMA channel's: seed blocks are then
     /// mapped for it at ENQUEUE.
     channel_dev: Option<ARef<Device>>,
+    /// Another driver's device, whose channels the IIO core lays out
+    /// (`crate::export`); `None` for our converters.
+    foreign: Option<Arc<crate::export::Foreign>>,
 }
 
 /// The errno of an engine refusal.
@@ -196,6 +199,15 @@ impl BlockBuffer {
         direction: Direction,
         channel: bool,
     ) -> Result<impl PinInit<Self, Error>> {
+        Self::build(dma_dev, direction, channel, None)
+    }
+
+    fn build(
+        dma_dev: ARef<Device>,
+        direction: Direction,
+        channel: bool,
+        foreign: Option<Arc<crate::export::Foreign>>,
+    ) -> Result<impl PinInit<Self, Error>> {
         let channel_dev = channel.then(|| dma_dev.clone());
         let account = Arc::new(MemoryAccount::new(), GFP_KERNEL)?;
         let engine = Engine::new(
@@ -213,7 +225,39 @@ impl BlockBuffer {
             account,
             dma_dev,
             channel_dev,
+            foreign,
         }))
+    }
+
+    /// A buffer of another driver's device (see [`BlockBuffer::new`]).
+    pub(crate) fn new_foreign(
+        dma_dev: ARef<Device>,
+        direction: Direction,
+        channel: bool,
+        foreign: Arc<crate::export::Foreign>,
+    ) -> Result<impl PinInit<Self, Error>> {
+        Self::build(dma_dev, direction, channel, Some(foreign))
+    }
+
+    /// The other driver's device, for a buffer made by `new_foreign`.
+    pub(crate) fn foreign(&self) -> Option<&Arc<crate::export::Foreign>> {
+        self.foreign.as_ref()
+    }
+
+    /// Bytes of a scan with the channels selected now (`ENODEV` once the
+    /// device was removed).
+    pub(crate) fn scan_bytes(buf: &Buffer<Self>) -> Result<usize> {
+        Self::scan_bytes_held(&buf.lock_queue())
+    }
+
+    /// As [`BlockBuffer::scan_bytes`], the queue lock held (the mainline
+    /// ENQUEUE: in the core's fence signalling section, where another
+    /// driver's device reads the layout its registration cached).
+    fn scan_bytes_held(queue: &QueueHeld<'_, Self>) -> Result<usize> {
+        match &queue.buffer().data().foreign {
+            Some(f) => f.scan_bytes_held(queue),
+            None => Ok(Self::scan_layout_held(queue)?.scan_bytes),
+        }
     }
 
     /// Layout of a scan with the channels selected now, unless the device
@@ -472,6 +516,12 @@ impl BufferOps for BlockBuffer {
 
     fn disable(buf: &Buffer<Self>) -> Result {
         let this = buf.data();
+        // Another driver's device disabled by its removal: the blocks end
+        // as a removed device's do (our converters kill theirs before).
+        if this.foreign.as_ref().is_some_and(|f| f.removing()) {
+            Self::kill(buf);
+            return Ok(());
+        }
         this.queue.lock().engine.disable();
         reap(this);
         Ok(())

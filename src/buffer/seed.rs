@@ -154,7 +154,7 @@ fn enqueue(buf: &Buffer<BlockBuffer>, req: IioDmabuf, nonblock: bool) -> Result 
     let bytes_used = usize::try_from(req.bytes_used).map_err(|_| EINVAL)?;
     // The scan size of the channels enabled now (the core updates
     // bytes_per_datum only when it enables the buffer).
-    let scan_bytes = BlockBuffer::scan_layout(buf)?.scan_bytes;
+    let scan_bytes = BlockBuffer::scan_bytes(buf)?;
     if bytes_used == 0
         || bytes_used > dmabuf.size()
         || scan_bytes == 0

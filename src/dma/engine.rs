@@ -55,12 +55,27 @@ impl Channel {
     /// Requests any free channel that can do memcpy (`ENODEV` if there is
     /// none, or no dmaengine in the kernel).
     pub(crate) fn request_memcpy() -> Result<Self> {
+        // SAFETY: No requirement: a channel or an error pointer.
+        Self::request(|| unsafe { bindings::iio_dmabuf_helper_dma_request_memcpy() })
+    }
+
+    /// Requests the channel `name` of `dev` (`dma_request_chan`), which
+    /// must do memcpy, be able to be terminated and copy at any alignment
+    /// (`EINVAL` otherwise).
+    pub(crate) fn request_named(dev: &Device, name: &CStr) -> Result<Self> {
+        let dev = crate::dma::device::raw_device(dev);
+        // SAFETY: A live device and a C string: a channel or an error
+        // pointer.
+        Self::request(|| unsafe {
+            bindings::iio_dmabuf_helper_dma_request_named(dev, name.as_char_ptr())
+        })
+    }
+
+    fn request(request: impl FnOnce() -> *mut ffi::c_void) -> Result<Self> {
         // SAFETY: No requirement: a batch or NULL.
         let batch =
             NonNull::new(unsafe { bindings::iio_dmabuf_helper_dma_batch_alloc() }).ok_or(ENOMEM)?;
-        // SAFETY: No requirement: a channel or an error pointer.
-        let chan = from_err_ptr(unsafe { bindings::iio_dmabuf_helper_dma_request_memcpy() })
-            .and_then(|chan| NonNull::new(chan).ok_or(ENODEV));
+        let chan = from_err_ptr(request()).and_then(|chan| NonNull::new(chan).ok_or(ENODEV));
         let chan = match chan {
             Ok(chan) => chan,
             Err(e) => {
@@ -325,7 +340,11 @@ impl FifoChannel {
     /// Requests a memcpy channel and allocates a FIFO of `len` bytes for
     /// its device.
     pub(crate) fn new(len: usize) -> Result<Self> {
-        let channel = Channel::request_memcpy()?;
+        Self::with_channel(Channel::request_memcpy()?, len)
+    }
+
+    /// A FIFO of `len` bytes for `channel`'s device.
+    pub(crate) fn with_channel(channel: Channel, len: usize) -> Result<Self> {
         let fifo = Fifo::new(channel.device(), len)?;
         Ok(Self {
             fifo,

@@ -52,6 +52,11 @@ pub trait ByteSink {
     /// Bytes of the span.
     fn size(&self) -> usize;
 
+    /// The span as one byte slice, when it is one (kernel memory).
+    fn as_bytes_mut(&mut self) -> Option<&mut [u8]> {
+        None
+    }
+
     /// Stores `bytes` at byte `at`. Callers stay in bounds.
     fn put<const N: usize>(&mut self, at: usize, bytes: [u8; N]);
 
@@ -72,6 +77,11 @@ pub trait ByteSource {
     /// Bytes of the span.
     fn size(&self) -> usize;
 
+    /// The span as one byte slice, when it is one (kernel memory).
+    fn as_bytes(&self) -> Option<&[u8]> {
+        None
+    }
+
     /// Loads the `N` bytes at byte `at`. Callers stay in bounds.
     fn get<const N: usize>(&self, at: usize) -> [u8; N];
 
@@ -90,6 +100,10 @@ pub trait ByteSource {
 impl ByteSink for [u8] {
     fn size(&self) -> usize {
         self.len()
+    }
+
+    fn as_bytes_mut(&mut self) -> Option<&mut [u8]> {
+        Some(self)
     }
 
     #[inline(always)]
@@ -121,6 +135,10 @@ impl ByteSink for [u8] {
 impl ByteSource for [u8] {
     fn size(&self) -> usize {
         self.len()
+    }
+
+    fn as_bytes(&self) -> Option<&[u8]> {
+        Some(self)
     }
 
     #[inline(always)]

@@ -235,6 +235,16 @@ impl<T: BufferOps> Buffer<T> {
         Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(ptr)) })
     }
 
+    /// The buffer whose `base` is `raw`.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be the `base` of a `Buffer<T>` alive during `'a`.
+    pub(crate) unsafe fn from_raw<'a>(raw: *mut bindings::iio_buffer) -> &'a Self {
+        // SAFETY: Per the function's safety requirement.
+        unsafe { Adapter::<T>::from_raw(raw) }
+    }
+
     /// The implementation's data.
     pub(crate) fn data(&self) -> &T {
         &self.data
