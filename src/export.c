@@ -13,6 +13,7 @@
 #include <linux/iio/iio.h>
 #include <linux/iio/iio-opaque.h>
 #include <linux/iio/iio-dmabuf.h>
+#include <linux/log2.h>
 #include <linux/notifier.h>
 #include <linux/slab.h>
 
@@ -30,6 +31,7 @@ int devm_iio_dmabuf_buffer_setup(struct device *dev, struct iio_dev *indio_dev,
 {
 	bool output = dir == IIO_BUFFER_DIRECTION_OUT;
 	void *handle;
+	int ret;
 
 	if (!dev || !indio_dev || !ops)
 		return -EINVAL;
@@ -43,10 +45,21 @@ int devm_iio_dmabuf_buffer_setup(struct device *dev, struct iio_dev *indio_dev,
 	handle = iio_dmabuf_export_setup(dev, indio_dev, channel, output, ops);
 	if (IS_ERR(handle))
 		return PTR_ERR(handle);
+	ret = devm_add_action_or_reset(dev, iio_dmabuf_export_release_action,
+				       handle);
+	if (ret)
+		return ret;
+	/*
+	 * Last: the core cannot detach a buffer, so a failure before this
+	 * leaves the device without one (a retry or another buffer works).
+	 */
+	ret = iio_device_attach_buffer(indio_dev,
+				       iio_dmabuf_export_buffer(handle));
+	if (ret)
+		return ret;
 	indio_dev->modes |= INDIO_BUFFER_HARDWARE;
 
-	return devm_add_action_or_reset(dev, iio_dmabuf_export_release_action,
-					handle);
+	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(devm_iio_dmabuf_buffer_setup, "IIO_DMABUF");
 
@@ -61,9 +74,11 @@ EXPORT_SYMBOL_NS_GPL(iio_dmabuf_buffer_transfer, "IIO_DMABUF");
 /*
  * The storage bytes of scan index @si, as the IIO core counts them
  * (iio_storage_bytes_for_si(), static there): those of the first channel
- * with that index; 0 if there is none.
+ * with that index; 0 if there is none. -EOPNOTSUPP for a channel whose
+ * scan type may change while the device is registered (ext_scan_type):
+ * the buffer does not follow it.
  */
-static u16 iio_dmabuf_export_si_bytes(struct iio_dev *indio_dev, int si)
+static int iio_dmabuf_export_si_bytes(struct iio_dev *indio_dev, int si)
 {
 	const struct iio_chan_spec *chan;
 	unsigned int bytes;
@@ -73,9 +88,11 @@ static u16 iio_dmabuf_export_si_bytes(struct iio_dev *indio_dev, int si)
 		chan = &indio_dev->channels[j];
 		if (chan->scan_index != si)
 			continue;
+		if (chan->has_ext_scan_type)
+			return -EOPNOTSUPP;
 		bytes = chan->scan_type.storagebits / 8;
 		if (chan->scan_type.repeat > 1)
-			bytes *= chan->scan_type.repeat;
+			bytes *= roundup_pow_of_two(chan->scan_type.repeat);
 		return bytes;
 	}
 	return 0;
@@ -94,13 +111,21 @@ int iio_dmabuf_helper_export_storage(struct iio_dev *indio_dev, u16 *bytes,
 	struct iio_dev_opaque *iio_dev_opaque = to_iio_dev_opaque(indio_dev);
 	unsigned int masklength = iio_get_masklength(indio_dev);
 	unsigned int i;
+	int ret;
 
 	if (masklength > n)
 		return -E2BIG;
-	for (i = 0; i < n; i++)
-		bytes[i] = i < masklength ? iio_dmabuf_export_si_bytes(indio_dev, i) : 0;
-	*ts_bytes = iio_dmabuf_export_si_bytes(indio_dev,
-					       iio_dev_opaque->scan_index_timestamp);
+	for (i = 0; i < n; i++) {
+		ret = i < masklength ? iio_dmabuf_export_si_bytes(indio_dev, i) : 0;
+		if (ret < 0)
+			return ret;
+		bytes[i] = ret;
+	}
+	ret = iio_dmabuf_export_si_bytes(indio_dev,
+					 iio_dev_opaque->scan_index_timestamp);
+	if (ret < 0)
+		return ret;
+	*ts_bytes = ret;
 	return 0;
 }
 

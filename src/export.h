@@ -11,6 +11,7 @@
 void *iio_dmabuf_export_setup(struct device *dev, struct iio_dev *indio_dev,
 			      const char *channel, bool output,
 			      const struct iio_dmabuf_hw_ops *ops);
+struct iio_buffer *iio_dmabuf_export_buffer(void *handle);
 void iio_dmabuf_export_release(void *handle);
 long iio_dmabuf_export_transfer(struct iio_dev *indio_dev, u64 first,
 				size_t n);

@@ -417,11 +417,8 @@ fn setup(
         direction,
         DEFAULT_LENGTH,
     )?;
-    // SAFETY: A live device not registered yet (the caller's contract);
-    // the core takes its own reference to the buffer.
-    kernel::error::to_result(unsafe {
-        bindings::iio_device_attach_buffer(indio_dev.as_ptr(), buffer.as_raw())
-    })?;
+    // The buffer is attached to the device last, by `export.c`, once
+    // nothing can fail: the core cannot detach a buffer again.
     // SAFETY: A live device and its buffer, both alive until the export
     // is released, which stops the watch first.
     let watch = NonNull::new(unsafe {
@@ -535,6 +532,19 @@ unsafe extern "C" fn iio_dmabuf_export_setup(
         Ok(export) => KBox::into_raw(export).cast(),
         Err(e) => e.to_ptr(),
     }
+}
+
+/// The buffer of an export, for `export.c` to attach to the device.
+///
+/// # Safety
+///
+/// `handle` comes from `iio_dmabuf_export_setup` and is not released.
+#[no_mangle]
+unsafe extern "C" fn iio_dmabuf_export_buffer(
+    handle: *mut ffi::c_void,
+) -> *mut bindings::iio_buffer {
+    // SAFETY: Per the function's safety requirement.
+    unsafe { (*handle.cast::<Export>()).buffer.as_raw() }
 }
 
 /// The devm release of an export.

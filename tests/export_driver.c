@@ -229,19 +229,7 @@ struct mblk {
 
 static int mblk_alloc(struct mblk *m, bool heap, size_t size)
 {
-	int fd = heap ? dma_heap_alloc(DMA_HEAP_SYSTEM, size) :
-			udmabuf_alloc(size, &m->memfd);
-
-	if (fd < 0)
-		return fd;
-	m->b.fd = fd;
-	m->b.size = size;
-	m->b.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (m->b.map == MAP_FAILED) {
-		m->b.map = NULL;
-		return -errno;
-	}
-	return 0;
+	return dmabuf_block_foreign(&m->b, heap, size, &m->memfd);
 }
 
 static void mblk_free(struct mblk *m)
@@ -385,6 +373,63 @@ TEST_F_TIMEOUT(ex, mainline_scan_size_follows_mask, 60)
 	close(devfd);
 	for (i = 0; i < 2; i++)
 		mblk_free(&m[i]);
+}
+
+/*
+ * Channel 0 with three elements a scan (the driver loaded with
+ * ch0_repeat=3): the IIO core stores them in a power of two of elements,
+ * 8 bytes with channel 0 alone. ENQUEUEs are judged against that size,
+ * and a block holds whole scans of it: three copies of the sample, then
+ * two bytes of padding.
+ */
+TEST_F_TIMEOUT(ex, repeated_channel_scan_size, 60)
+{
+	const size_t size = 4096;
+	struct mblk m;
+	uint8_t *p;
+	int ret, devfd, bfd, s, e;
+
+	dmabuf_block_init(&m.b);
+	m.memfd = -1;
+	ASSERT_EQ(0, tdrv_unload());
+	self->a.devnum = -1;
+	self->d.devnum = -1;
+	ASSERT_EQ(0, tdrv_load("ch0_repeat=3"));
+	ASSERT_EQ(0, tdev_find(&self->a, INST_ADC, TADC_NAME));
+	ASSERT_EQ(0, tdev_find(&self->d, INST_DAC, TDAC_NAME));
+	ASSERT_EQ(0, inst_configure(&self->a, ADC_CH(0), FREQ, 0, 0));
+	devfd = inst_open(&self->a, O_RDWR);
+	ASSERT_LE(0, devfd);
+	bfd = iio_buffer_get_fd(devfd, 0);
+	ASSERT_LE(0, bfd);
+	ret = mblk_alloc(&m, false, size);
+	ASSERT_EQ(0, ret) {
+		TH_LOG("udmabuf: %s", strerror(-ret));
+	}
+	ASSERT_EQ(0, iio_buffer_attach(bfd, m.b.fd));
+	memset(m.b.map, 0xa5, size);
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m.b.fd, 0, 6));
+	EXPECT_EQ(-EINVAL, iio_buffer_enqueue(bfd, m.b.fd, 0, 12));
+	ASSERT_EQ(0, iio_buffer_enqueue(bfd, m.b.fd, 0, 16));
+	ASSERT_EQ(0, inst_buffer_enable(&self->a));
+	EXPECT_EQ(1, poll_events(m.b.fd, POLLOUT, 10000));
+	ASSERT_EQ(0, inst_buffer_disable(&self->a));
+	ASSERT_EQ(0, dmabuf_sync_start(m.b.fd));
+	for (s = 0; s < 2; s++) {
+		p = m.b.map + 8 * s;
+		for (e = 0; e < 3; e++)
+			EXPECT_EQ(s, get_le16(p + 2 * e)) {
+				TH_LOG("scan %d, element %d", s, e);
+			}
+		EXPECT_EQ(0, get_le16(p + 6));
+	}
+	/* bytes_used ends the block: the rest is untouched */
+	EXPECT_EQ(0xa5, m.b.map[16]);
+	ASSERT_EQ(0, dmabuf_sync_end(m.b.fd));
+	EXPECT_EQ(0, iio_buffer_detach(bfd, m.b.fd));
+	close(bfd);
+	close(devfd);
+	mblk_free(&m);
 }
 
 /*

@@ -17,7 +17,9 @@
  * to iio_dmabuf_buffer_transfer(), as a real driver's interrupt would.
  *
  * dma_channel=NAME asks for a named dmaengine channel (default: any
- * memcpy channel, or the CPU).
+ * memcpy channel, or the CPU). ch0_repeat=N gives channel 0 N elements a
+ * scan (scan_type.repeat, each holding its sample), stored as the IIO core
+ * counts them: rounded up to a power of two.
  */
 #include <linux/atomic.h>
 #include <linux/bitmap.h>
@@ -27,6 +29,7 @@
 #include <linux/iio/iio-dmabuf.h>
 #include <linux/iio/sysfs.h>
 #include <linux/ktime.h>
+#include <linux/log2.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/string.h>
@@ -44,6 +47,11 @@
 static char *dma_channel;
 module_param(dma_channel, charp, 0444);
 MODULE_PARM_DESC(dma_channel, "dmaengine channel name (default: any memcpy channel)");
+
+#define T_MAX_REPEAT		8
+static unsigned int ch0_repeat = 1;
+module_param(ch0_repeat, uint, 0444);
+MODULE_PARM_DESC(ch0_repeat, "elements of channel 0 in a scan, 1-8 (default 1)");
 
 struct t_conv {
 	struct iio_dev *indio_dev;
@@ -87,12 +95,13 @@ struct t_conv {
 	},								\
 }
 
-static const struct iio_chan_spec t_adc_channels[] = {
+/* Not const: channel 0's repeat is set at load (ch0_repeat) */
+static struct iio_chan_spec t_adc_channels[] = {
 	T_VOLTAGE(0, 0), T_VOLTAGE(1, 0), T_VOLTAGE(2, 0), T_VOLTAGE(3, 0),
 	IIO_CHAN_SOFT_TIMESTAMP(T_TS_INDEX),
 };
 
-static const struct iio_chan_spec t_dac_channels[] = {
+static struct iio_chan_spec t_dac_channels[] = {
 	T_VOLTAGE(0, 1), T_VOLTAGE(1, 1), T_VOLTAGE(2, 1), T_VOLTAGE(3, 1),
 	IIO_CHAN_SOFT_TIMESTAMP(T_TS_INDEX),
 };
@@ -138,10 +147,23 @@ static int t_write_raw_get_fmt(struct iio_dev *indio_dev,
 	return IIO_VAL_INT;
 }
 
+/* Elements of channel @ch in a scan */
+static unsigned int t_elements(int ch)
+{
+	return ch ? 1 : ch0_repeat;
+}
+
+/* Bytes of channel @ch in a scan, as the IIO core counts them */
+static size_t t_storage(int ch)
+{
+	return 2 * roundup_pow_of_two(t_elements(ch));
+}
+
 /* ADC: the ramp, keyed by scan number */
 static void t_fill(struct iio_dev *indio_dev, void *fifo, u64 first, size_t n)
 {
 	struct t_conv *t = iio_priv(indio_dev);
+	unsigned int e;
 	u8 *p = fifo;
 	size_t s;
 	int i;
@@ -151,7 +173,9 @@ static void t_fill(struct iio_dev *indio_dev, void *fifo, u64 first, size_t n)
 
 		memset(p, 0, t->scan_bytes);
 		for (i = 0; i < t->nch; i++)
-			put_unaligned_le16((u16)(scan + t->ch[i]), p + t->off[i]);
+			for (e = 0; e < t_elements(t->ch[i]); e++)
+				put_unaligned_le16((u16)(scan + t->ch[i]),
+						   p + t->off[i] + 2 * e);
 		if (t->ts_off >= 0)
 			put_unaligned_le64(t->ts_base + scan * t->period_ns,
 					   p + t->ts_off);
@@ -164,6 +188,7 @@ static void t_take(struct iio_dev *indio_dev, const void *fifo, u64 first,
 {
 	struct t_conv *t = iio_priv(indio_dev);
 	const u8 *p = fifo;
+	unsigned int e;
 	u64 bad = 0;
 	size_t s;
 	int i;
@@ -172,9 +197,11 @@ static void t_take(struct iio_dev *indio_dev, const void *fifo, u64 first,
 		u16 n16 = get_unaligned_le16(p + t->off[0]) - t->ch[0];
 		bool ok = !t->synced || n16 == t->expect;
 
-		for (i = 1; i < t->nch; i++)
-			if ((u16)(get_unaligned_le16(p + t->off[i]) - t->ch[i]) != n16)
-				ok = false;
+		for (i = 0; i < t->nch; i++)
+			for (e = 0; e < t_elements(t->ch[i]); e++)
+				if ((u16)(get_unaligned_le16(p + t->off[i] + 2 * e) -
+					  t->ch[i]) != n16)
+					ok = false;
 		if (!ok)
 			bad++;
 		t->expect = n16 + 1;
@@ -223,18 +250,20 @@ static int t_postenable(struct iio_dev *indio_dev)
 
 	t->nch = 0;
 	t->ts_off = -1;
+	/* As the core lays a scan out: each element aligned to its size */
 	for_each_set_bit(i, indio_dev->active_scan_mask, T_NUM_CH) {
+		bytes = ALIGN(bytes, t_storage(i));
 		t->ch[t->nch] = i;
 		t->off[t->nch] = bytes;
 		t->nch++;
-		bytes += 2;
-		largest = 2;
+		bytes += t_storage(i);
+		largest = max(largest, t_storage(i));
 	}
 	if (indio_dev->scan_timestamp) {
 		bytes = ALIGN(bytes, 8);
 		t->ts_off = bytes;
 		bytes += 8;
-		largest = 8;
+		largest = max_t(size_t, largest, 8);
 	}
 	t->scan_bytes = largest ? ALIGN(bytes, largest) : 0;
 	if (!t->scan_bytes)
@@ -371,6 +400,10 @@ static struct faux_device *t_fdev;
 
 static int __init t_init(void)
 {
+	if (ch0_repeat < 1 || ch0_repeat > T_MAX_REPEAT)
+		return -EINVAL;
+	t_adc_channels[0].scan_type.repeat = ch0_repeat;
+	t_dac_channels[0].scan_type.repeat = ch0_repeat;
 	t_fdev = faux_device_create("iio_dmabuf_test", NULL, &t_faux_ops);
 	return t_fdev ? 0 : -ENODEV;
 }
