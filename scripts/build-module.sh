@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build iio_dmabuf.ko against KDIR in a directory of its own: a copy of the
-# module's sources (Kbuild, src/, include/ as they are in the work tree),
+# module's sources (Kbuild, src/, include/, drivers/ as they are in the work tree),
 # so that modules for several kernels live side by side and the tree's own
 # iio_dmabuf.ko (built for the test kernel) is left alone. A module loads
 # only on the kernel it was built against.
@@ -23,7 +23,7 @@ rsync -a --delete --exclude='*.o' --exclude='*.ko' --exclude='*.mod' \
 	--exclude='*.mod.c' --exclude='*.cmd' --exclude='*.d' \
 	--exclude='*.rmeta' --exclude='iio_generated.rs' \
 	--exclude='modules.order' --exclude='Module.symvers' \
-	"$top/Kbuild" "$top/src" "$top/include" "$out/"
+	"$top/Kbuild" "$top/src" "$top/include" "$top/drivers" "$out/"
 rm -f "$out/iio_dmabuf.ko"
 make -s -C "$kdir" M="$out" LLVM=-19 modules >&2
 echo "$out/iio_dmabuf.ko"
