@@ -317,25 +317,6 @@ TEST_F_TIMEOUT(be, seed_adc_ramp_one_channel, 120)
 	seed_ramp(_metadata, self, ADC_CH(2));
 }
 
-/* A mainline DMABUF (udmabuf or a system heap buffer), mapped */
-struct mblk {
-	struct dmabuf_block b;
-	int memfd;
-};
-
-static int mblk_alloc(struct mblk *m, bool heap, size_t size)
-{
-	return dmabuf_block_foreign(&m->b, heap, size, &m->memfd);
-}
-
-static void mblk_free(struct mblk *m)
-{
-	dmabuf_block_free(&m->b);
-	if (m->memfd >= 0)
-		close(m->memfd);
-	m->memfd = -1;
-}
-
 /*
  * The mainline API (ATTACH/ENQUEUE on the buffer fd) on the ADC, with
  * udmabuf and system heap buffers (the core maps them for the channel's
@@ -347,16 +328,14 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 {
 	const size_t bytes = BLK_SCANS * SCAN;
 	struct chan_stats s0 = {}, s1 = {};
-	struct mblk m[NBLK];
+	struct foreign_block m[NBLK];
 	struct ramp_check rc;
 	char chan[64];
 	long long ov0, ov1;
 	int i, done, ret, devfd, bfd;
 
-	for (i = 0; i < NBLK; i++) {
-		dmabuf_block_init(&m[i].b);
-		m[i].memfd = -1;
-	}
+	for (i = 0; i < NBLK; i++)
+		foreign_block_init(&m[i]);
 	ASSERT_BACKEND(a, chan);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
@@ -365,7 +344,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	bfd = iio_buffer_get_fd(devfd, 0);
 	ASSERT_LE(0, bfd);
 	for (i = 0; i < NBLK; i++) {
-		ret = mblk_alloc(&m[i], heap, bytes);
+		ret = foreign_block_alloc(&m[i], heap, bytes);
 		ASSERT_EQ(0, ret) {
 			TH_LOG("%s block %d: %s", heap ? "heap" : "udmabuf",
 			       i, strerror(-ret));
@@ -378,7 +357,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, inst_read_ll(a, "overruns", &ov0));
 	ASSERT_EQ(0, inst_buffer_enable(a));
 	for (done = 0; done < TOTAL; done++) {
-		struct mblk *b = &m[done % NBLK];
+		struct foreign_block *b = &m[done % NBLK];
 		struct block_wait w = {
 			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
 		};
@@ -410,7 +389,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	close(bfd);
 	close(devfd);
 	for (i = 0; i < NBLK; i++)
-		mblk_free(&m[i]);
+		foreign_block_free(&m[i]);
 }
 
 TEST_F_TIMEOUT(be, mainline_adc_ramp_udmabuf, 120)
@@ -722,13 +701,11 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 	const size_t bytes = BLK_SCANS * SCAN;
 	struct ramp_check rc;
 	char chan[64];
-	struct mblk m[2];
+	struct foreign_block m[2];
 	int i, ret, devfd, bfd, sfd, st;
 
-	for (i = 0; i < 2; i++) {
-		dmabuf_block_init(&m[i].b);
-		m[i].memfd = -1;
-	}
+	for (i = 0; i < 2; i++)
+		foreign_block_init(&m[i]);
 	ASSERT_BACKEND(&self->a, chan);
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
 	devfd = inst_open(&self->a, O_RDWR);
@@ -736,7 +713,7 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 	bfd = iio_buffer_get_fd(devfd, 0);
 	ASSERT_LE(0, bfd);
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(0, mblk_alloc(&m[i], false, bytes));
+		ASSERT_EQ(0, foreign_block_alloc(&m[i], false, bytes));
 		ASSERT_EQ(0, iio_buffer_attach(bfd, m[i].b.fd));
 		ASSERT_EQ(0, iio_buffer_enqueue(bfd, m[i].b.fd, 0, bytes));
 	}
@@ -768,7 +745,7 @@ TEST_F_TIMEOUT(be, mainline_fault_error, 60)
 	close(bfd);
 	close(devfd);
 	for (i = 0; i < 2; i++)
-		mblk_free(&m[i]);
+		foreign_block_free(&m[i]);
 }
 
 /*

@@ -221,25 +221,6 @@ TEST_F_TIMEOUT(ex, seed_adc_ramp, 120)
 		dmabuf_block_free(&blk[i]);
 }
 
-/* A mainline DMABUF (udmabuf or a system heap buffer), mapped */
-struct mblk {
-	struct dmabuf_block b;
-	int memfd;
-};
-
-static int mblk_alloc(struct mblk *m, bool heap, size_t size)
-{
-	return dmabuf_block_foreign(&m->b, heap, size, &m->memfd);
-}
-
-static void mblk_free(struct mblk *m)
-{
-	dmabuf_block_free(&m->b);
-	if (m->memfd >= 0)
-		close(m->memfd);
-	m->memfd = -1;
-}
-
 /*
  * The mainline API (ATTACH/ENQUEUE on the buffer fd) on the driver's ADC:
  * the ramp is exact from scan 0, nothing overran, through a channel on
@@ -249,16 +230,14 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 			  const struct inst *a, bool heap)
 {
 	const size_t bytes = BLK_SCANS * SCAN;
-	struct mblk m[NBLK];
+	struct foreign_block m[NBLK];
 	struct ramp_check rc;
 	long long ov0, ov1, c0, c1;
 	char why[256];
 	int i, done, ret, devfd, bfd;
 
-	for (i = 0; i < NBLK; i++) {
-		dmabuf_block_init(&m[i].b);
-		m[i].memfd = -1;
-	}
+	for (i = 0; i < NBLK; i++)
+		foreign_block_init(&m[i]);
 	ramp_init(&rc, ADC_ALL_TS, false);
 	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
 	devfd = inst_open(a, O_RDWR);
@@ -266,7 +245,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	bfd = iio_buffer_get_fd(devfd, 0);
 	ASSERT_LE(0, bfd);
 	for (i = 0; i < NBLK; i++) {
-		ret = mblk_alloc(&m[i], heap, bytes);
+		ret = foreign_block_alloc(&m[i], heap, bytes);
 		ASSERT_EQ(0, ret) {
 			TH_LOG("%s block %d: %s", heap ? "heap" : "udmabuf",
 			       i, strerror(-ret));
@@ -279,7 +258,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, inst_read_ll(a, "overruns", &ov0));
 	ASSERT_EQ(0, inst_buffer_enable(a));
 	for (done = 0; done < TOTAL; done++) {
-		struct mblk *b = &m[done % NBLK];
+		struct foreign_block *b = &m[done % NBLK];
 		struct block_wait w = {
 			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
 		};
@@ -307,7 +286,7 @@ static void mainline_ramp(struct __test_metadata *_metadata,
 	close(bfd);
 	close(devfd);
 	for (i = 0; i < NBLK; i++)
-		mblk_free(&m[i]);
+		foreign_block_free(&m[i]);
 }
 
 TEST_F_TIMEOUT(ex, mainline_adc_ramp_udmabuf, 120)
@@ -331,20 +310,18 @@ TEST_F_TIMEOUT(ex, mainline_adc_ramp_heap, 120)
 TEST_F_TIMEOUT(ex, mainline_scan_size_follows_mask, 60)
 {
 	const size_t size = 4096;
-	struct mblk m[2];
+	struct foreign_block m[2];
 	int i, ret, devfd, bfd;
 
-	for (i = 0; i < 2; i++) {
-		dmabuf_block_init(&m[i].b);
-		m[i].memfd = -1;
-	}
+	for (i = 0; i < 2; i++)
+		foreign_block_init(&m[i]);
 	ASSERT_EQ(0, inst_configure(&self->a, ADC_CH(0), FREQ, 0, 0));
 	devfd = inst_open(&self->a, O_RDWR);
 	ASSERT_LE(0, devfd);
 	bfd = iio_buffer_get_fd(devfd, 0);
 	ASSERT_LE(0, bfd);
 	for (i = 0; i < 2; i++) {
-		ret = mblk_alloc(&m[i], false, size);
+		ret = foreign_block_alloc(&m[i], false, size);
 		ASSERT_EQ(0, ret) {
 			TH_LOG("udmabuf %d: %s", i, strerror(-ret));
 		}
@@ -372,7 +349,7 @@ TEST_F_TIMEOUT(ex, mainline_scan_size_follows_mask, 60)
 	close(bfd);
 	close(devfd);
 	for (i = 0; i < 2; i++)
-		mblk_free(&m[i]);
+		foreign_block_free(&m[i]);
 }
 
 /*
@@ -385,12 +362,11 @@ TEST_F_TIMEOUT(ex, mainline_scan_size_follows_mask, 60)
 TEST_F_TIMEOUT(ex, repeated_channel_scan_size, 60)
 {
 	const size_t size = 4096;
-	struct mblk m;
+	struct foreign_block m;
 	uint8_t *p;
 	int ret, devfd, bfd, s, e;
 
-	dmabuf_block_init(&m.b);
-	m.memfd = -1;
+	foreign_block_init(&m);
 	ASSERT_EQ(0, tdrv_unload());
 	self->a.devnum = -1;
 	self->d.devnum = -1;
@@ -402,7 +378,7 @@ TEST_F_TIMEOUT(ex, repeated_channel_scan_size, 60)
 	ASSERT_LE(0, devfd);
 	bfd = iio_buffer_get_fd(devfd, 0);
 	ASSERT_LE(0, bfd);
-	ret = mblk_alloc(&m, false, size);
+	ret = foreign_block_alloc(&m, false, size);
 	ASSERT_EQ(0, ret) {
 		TH_LOG("udmabuf: %s", strerror(-ret));
 	}
@@ -429,7 +405,7 @@ TEST_F_TIMEOUT(ex, repeated_channel_scan_size, 60)
 	EXPECT_EQ(0, iio_buffer_detach(bfd, m.b.fd));
 	close(bfd);
 	close(devfd);
-	mblk_free(&m);
+	foreign_block_free(&m);
 }
 
 /*

@@ -232,6 +232,27 @@ int dmabuf_block_foreign(struct dmabuf_block *b, bool heap, size_t size,
 	return 0;
 }
 
+void foreign_block_init(struct foreign_block *f)
+{
+	dmabuf_block_init(&f->b);
+	f->memfd = -1;
+}
+
+/* dmabuf_block_foreign() into @f */
+int foreign_block_alloc(struct foreign_block *f, bool heap, size_t size)
+{
+	return dmabuf_block_foreign(&f->b, heap, size, &f->memfd);
+}
+
+/* Unmap and close (whatever is still mapped / open) */
+void foreign_block_free(struct foreign_block *f)
+{
+	dmabuf_block_free(&f->b);
+	if (f->memfd >= 0)
+		close(f->memfd);
+	f->memfd = -1;
+}
+
 /*
  * Wait up to @ms until nothing is attached to @dfd any more: the core
  * drops an attachment from a work item after its last fence signalled.

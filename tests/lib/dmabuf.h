@@ -50,6 +50,16 @@ int dmabuf_block_alloc(struct dmabuf_block *b, int cfd, size_t size,
 		       bool map);
 int dmabuf_block_foreign(struct dmabuf_block *b, bool heap, size_t size,
 			 int *memfd);
+
+/* A DMABUF the module did not make (udmabuf: with its memfd), mapped */
+struct foreign_block {
+	struct dmabuf_block b;
+	int memfd;		/* udmabuf only, else -1 */
+};
+
+void foreign_block_init(struct foreign_block *f);
+int foreign_block_alloc(struct foreign_block *f, bool heap, size_t size);
+void foreign_block_free(struct foreign_block *f);
 void dmabuf_block_free(struct dmabuf_block *b);
 int dmabuf_attached_devices(int dfd, char *names, size_t size);
 int wait_unattached(int dfd, int ms);
