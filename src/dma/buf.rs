@@ -372,14 +372,12 @@ impl BlockMemory {
 
     /// Writes back what the CPU wrote through the kernel's own mapping.
     fn flush_kernel_alias(&self) {
-        // The whole memory: in bounds.
-        let _ = self.memory.sync_alias(0, self.memory.size(), false);
+        self.memory.sync_alias_all(false);
     }
 
     /// Drops what the CPU cached of the kernel's own mapping.
     fn invalidate_kernel_alias(&self) {
-        // The whole memory: in bounds.
-        let _ = self.memory.sync_alias(0, self.memory.size(), true);
+        self.memory.sync_alias_all(true);
     }
 
     /// A new table of the block's pages, mapped for `dev` (not listed).

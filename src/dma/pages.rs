@@ -25,7 +25,8 @@ const PAGE: usize = kernel::page::PAGE_SIZE;
 ///
 /// # Invariants
 ///
-/// `vaddr` is a `vmalloc_user` allocation of `size` bytes owned by this
+/// `vaddr` is a `vmalloc_user` allocation of `size` bytes (at most
+/// `c_int::MAX`, what the cache maintenance calls take) owned by this
 /// value, and `pages` lists its pages.
 pub(crate) struct VmallocPages {
     vaddr: NonNull<u8>,
@@ -42,7 +43,7 @@ unsafe impl Sync for VmallocPages {}
 impl VmallocPages {
     /// Allocates `size` zeroed bytes (a non-zero multiple of the page size).
     pub(super) fn new(size: usize) -> Result<Self> {
-        if size == 0 || size % PAGE != 0 {
+        if size == 0 || size % PAGE != 0 || ffi::c_int::try_from(size).is_err() {
             return Err(EINVAL);
         }
         let mut pages = KVec::with_capacity(size / PAGE, GFP_KERNEL)?;
@@ -96,18 +97,35 @@ impl VmallocPages {
         if offset.checked_add(len).is_none_or(|end| end > self.size) {
             return Err(EINVAL);
         }
-        let len = ffi::c_int::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: Inside our allocation (checked above).
-        let start = unsafe { self.vaddr.as_ptr().add(offset) }.cast();
-        // SAFETY: A range of our vmap mapping.
+        let start = unsafe { self.vaddr.as_ptr().add(offset) };
+        // SAFETY: `len` bytes from `start` are inside (checked above), at
+        // most `size`, hence in range of `c_int` (type invariant).
+        unsafe { Self::alias_op(start, len as ffi::c_int, invalidate) };
+        Ok(())
+    }
+
+    /// As [`Self::sync_alias`] over the whole memory (cannot fail).
+    pub(super) fn sync_alias_all(&self, invalidate: bool) {
+        // SAFETY: Our whole mapping, whose `size` is in range of `c_int`
+        // (type invariant).
+        unsafe { Self::alias_op(self.vaddr.as_ptr(), self.size as ffi::c_int, invalidate) };
+    }
+
+    /// Flushes or invalidates `len` bytes of a vmap mapping from `start`.
+    ///
+    /// # Safety
+    ///
+    /// The range is inside a live vmap mapping.
+    unsafe fn alias_op(start: *mut u8, len: ffi::c_int, invalidate: bool) {
+        // SAFETY: Per the function's safety requirement.
         unsafe {
             if invalidate {
-                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(start, len);
+                bindings::iio_dmabuf_helper_invalidate_kernel_vmap_range(start.cast(), len);
             } else {
-                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(start, len);
+                bindings::iio_dmabuf_helper_flush_kernel_vmap_range(start.cast(), len);
             }
         }
-        Ok(())
     }
 }
 
