@@ -50,27 +50,6 @@ static int64_t scan_at_offset(int64_t delta, long long f)
 	return scan_offset_ns(n, f) == delta ? (int64_t)n : -1;
 }
 
-/*
- * The sine waveform, exactly as documented: p = (n + 250 c) mod 1000,
- * h = p mod 500, d = h * 180000 / 500, x = d (180000 - d), the code is
- * +-(30000 * 4 x / (40500000000 - x)), negative for p >= 500 (integer
- * division truncating toward zero).
- */
-static int16_t sine_code(uint64_t n, int c)
-{
-	uint64_t p = (n + (uint64_t)c * 250) % 1000;
-	int64_t sign = p < 500 ? 1 : -1;
-	int64_t d = (int64_t)(p % 500) * 180000 / 500;
-	int64_t x = d * (180000 - d);
-
-	return (int16_t)(sign * 30000 * (4 * x) / (40500000000LL - x));
-}
-
-static int16_t wave_code(bool sine, uint64_t n, int c)
-{
-	return sine ? sine_code(n, c) : (int16_t)(uint16_t)(n + c);
-}
-
 static const struct {
 	const char *name;
 	clockid_t id;

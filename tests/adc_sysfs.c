@@ -35,17 +35,6 @@ TEST_F_TIMEOUT(attr, name, 60)
 	EXPECT_STREQ(self->a.name, buf);
 }
 
-/* The sine waveform of dmabuf_adc.rst, exactly (see adc_stream.c) */
-static int16_t sine_code(uint64_t n, int c)
-{
-	uint64_t p = (n + (uint64_t)c * 250) % 1000;
-	int64_t sign = p < 500 ? 1 : -1;
-	int64_t d = (int64_t)(p % 500) * 180000 / 500;
-	int64_t x = d * (180000 - d);
-
-	return (int16_t)(sign * 30000 * (4 * x) / (40500000000LL - x));
-}
-
 /*
  * Read in_voltage0_raw..3_raw at one instant: at 1 Hz, retried until
  * channel 0 reads the same before and after (no scan boundary between).

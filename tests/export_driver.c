@@ -17,9 +17,6 @@
  * with ENODEV; iio_dmabuf cannot be unloaded under it (EWOULDBLOCK); a
  * named channel that does not exist fails the driver's probe.
  */
-#include <sys/syscall.h>
-#include <sys/utsname.h>
-#include <dirent.h>
 #include "kselftest_harness.h"
 #include "iio_test_util.h"
 
@@ -38,20 +35,12 @@
 
 static int tdrv_load(const char *params)
 {
-	int fd, ret, err;
-
-	fd = open(TDRV_PATH, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0);
-	err = errno;
-	close(fd);
-	return ret ? -err : 0;
+	return module_insert(TDRV_PATH, params);
 }
 
 static int tdrv_unload(void)
 {
-	return syscall(SYS_delete_module, TDRV_NAME, O_NONBLOCK) ? -errno : 0;
+	return module_remove(TDRV_NAME);
 }
 
 /* An inst for the test driver's device @name (type @type); 0 or -errno */
@@ -69,20 +58,6 @@ static int tdev_find(struct inst *in, enum inst_type type, const char *name)
 	snprintf(in->chrdev, sizeof(in->chrdev), "/dev/iio:device%d", n);
 	in->devnum = n;
 	return 0;
-}
-
-/* 1: aarch64 (a dmaengine channel), 0: x86_64 (the CPU), -1: unknown */
-static int expect_dma(void)
-{
-	struct utsname u;
-
-	if (uname(&u))
-		return -1;
-	if (!strcmp(u.machine, "aarch64"))
-		return 1;
-	if (!strcmp(u.machine, "x86_64"))
-		return 0;
-	return -1;
 }
 
 /* Sum of every channel's memcpy_count (0 without dmaengine); -errno */
@@ -114,7 +89,7 @@ static long long dma_memcpy_total(void)
 static int check_copies(long long before, long long after, int blocks,
 			char *why, size_t len)
 {
-	int want = expect_dma();
+	int want = target_has_dma();
 
 	if (want < 0) {
 		snprintf(why, len, "unknown target (uname -m)");
@@ -161,142 +136,65 @@ FIXTURE_TEARDOWN(ex)
 	EXPECT_EQ(-ENOENT, iio_wait_device(TADC_NAME, false, 5000));
 }
 
+/* Round marks: the channels' memcpy_count before and after */
+struct copies {
+	long long before, after;
+};
+
+static int mark_copies(void *arg, bool after)
+{
+	struct copies *c = arg;
+	long long n = dma_memcpy_total();
+
+	if (n < 0)
+		return n;
+	*(after ? &c->after : &c->before) = n;
+	return 0;
+}
+
 /*
- * The seed API on the driver's ADC: NBLK blocks queued before the enable,
- * each refilled as it completes, TOTAL in all: the ramp is exact from
- * scan 0, nothing overran, and the data went through a channel on aarch64.
+ * An ADC round on the driver's ADC, by @api: NBLK blocks queued before
+ * the enable, each refilled as it completes, TOTAL in all: the ramp is
+ * exact from scan 0, nothing overran, and the data went through a
+ * channel on aarch64.
  */
+static void adc_ramp(struct __test_metadata *_metadata,
+		     const struct inst *a, enum round_api api)
+{
+	struct copies c = {};
+	struct round r = {
+		.in = a, .api = api, .mask = ADC_ALL_TS, .freq = FREQ,
+		.nblk = NBLK, .blk_scans = BLK_SCANS, .total = TOTAL,
+		.mark = mark_copies, .arg = &c,
+	};
+	long long errors;
+	char why[256];
+
+	ROUND_OK(adc_round_run, &r);
+	ASSERT_EQ(0, inst_read_ll(a, "errors", &errors));
+	EXPECT_EQ(0, r.rc.first_n);
+	EXPECT_EQ((uint64_t)TOTAL * BLK_SCANS, r.rc.scans);
+	EXPECT_EQ(0, r.overruns);
+	EXPECT_EQ(0, errors);
+	EXPECT_EQ(0, check_copies(c.before, c.after, TOTAL, why, sizeof(why))) {
+		TH_LOG("%s", why);
+	}
+}
+
 TEST_F_TIMEOUT(ex, seed_adc_ramp, 120)
 {
-	const size_t bytes = BLK_SCANS * SCAN;
-	struct dmabuf_block blk[NBLK];
-	struct ramp_check rc;
-	long long ov0, ov1, err, c0, c1;
-	char why[256];
-	int i, done, ret, cfd;
-
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_init(&blk[i]);
-	ramp_init(&rc, ADC_ALL_TS, false);
-	ASSERT_EQ(0, inst_configure(&self->a, ADC_ALL_TS, FREQ, 0, 0));
-	cfd = inst_dmabuf_open(&self->a, O_RDWR);
-	ASSERT_LE(0, cfd);
-	for (i = 0; i < NBLK; i++) {
-		ret = dmabuf_block_alloc(&blk[i], cfd, bytes, true);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("ALLOC block %d: %s", i, strerror(-ret));
-		}
-		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
-	}
-	c0 = dma_memcpy_total();
-	ASSERT_LE(0, c0);
-	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov0));
-	ASSERT_EQ(0, inst_buffer_enable(&self->a));
-	for (done = 0; done < TOTAL; done++) {
-		struct dmabuf_block *b = &blk[done % NBLK];
-		struct block_wait w = {
-			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
-		};
-
-		ret = block_wait_check(&w, b);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("block #%d: %s", done, w.why);
-		}
-		ASSERT_EQ(0, dmabuf_enqueue(cfd, b->fd, bytes));
-	}
-	ASSERT_EQ(0, inst_read_ll(&self->a, "overruns", &ov1));
-	ASSERT_EQ(0, inst_buffer_disable(&self->a));
-	c1 = dma_memcpy_total();
-	ASSERT_LE(0, c1);
-	ASSERT_EQ(0, inst_read_ll(&self->a, "errors", &err));
-	EXPECT_EQ(0, rc.first_n);
-	EXPECT_EQ((uint64_t)TOTAL * BLK_SCANS, rc.scans);
-	EXPECT_EQ(ov0, ov1);
-	EXPECT_EQ(0, err);
-	EXPECT_EQ(0, check_copies(c0, c1, TOTAL, why, sizeof(why))) {
-		TH_LOG("%s", why);
-	}
-	close(cfd);
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_free(&blk[i]);
+	adc_ramp(_metadata, &self->a, ROUND_SEED);
 }
 
-/*
- * The mainline API (ATTACH/ENQUEUE on the buffer fd) on the driver's ADC:
- * the ramp is exact from scan 0, nothing overran, through a channel on
- * aarch64.
- */
-static void mainline_ramp(struct __test_metadata *_metadata,
-			  const struct inst *a, bool heap)
-{
-	const size_t bytes = BLK_SCANS * SCAN;
-	struct foreign_block m[NBLK];
-	struct ramp_check rc;
-	long long ov0, ov1, c0, c1;
-	char why[256];
-	int i, done, ret, devfd, bfd;
-
-	for (i = 0; i < NBLK; i++)
-		foreign_block_init(&m[i]);
-	ramp_init(&rc, ADC_ALL_TS, false);
-	ASSERT_EQ(0, inst_configure(a, ADC_ALL_TS, FREQ, 0, 0));
-	devfd = inst_open(a, O_RDWR);
-	ASSERT_LE(0, devfd);
-	bfd = iio_buffer_get_fd(devfd, 0);
-	ASSERT_LE(0, bfd);
-	for (i = 0; i < NBLK; i++) {
-		ret = foreign_block_alloc(&m[i], heap, bytes);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("%s block %d: %s", heap ? "heap" : "udmabuf",
-			       i, strerror(-ret));
-		}
-		ASSERT_EQ(0, iio_buffer_attach(bfd, m[i].b.fd));
-		ASSERT_EQ(0, iio_buffer_enqueue(bfd, m[i].b.fd, 0, bytes));
-	}
-	c0 = dma_memcpy_total();
-	ASSERT_LE(0, c0);
-	ASSERT_EQ(0, inst_read_ll(a, "overruns", &ov0));
-	ASSERT_EQ(0, inst_buffer_enable(a));
-	for (done = 0; done < TOTAL; done++) {
-		struct foreign_block *b = &m[done % NBLK];
-		struct block_wait w = {
-			.wait = BLOCK_WAIT_SYNC, .rc = &rc, .bytes = bytes,
-		};
-
-		ret = block_wait_check(&w, &b->b);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("block #%d: %s", done, w.why);
-		}
-		ASSERT_EQ(0, iio_buffer_enqueue(bfd, b->b.fd, 0, bytes));
-	}
-	ASSERT_EQ(0, inst_read_ll(a, "overruns", &ov1));
-	ASSERT_EQ(0, inst_buffer_disable(a));
-	c1 = dma_memcpy_total();
-	ASSERT_LE(0, c1);
-	EXPECT_EQ(0, rc.first_n);
-	EXPECT_EQ((uint64_t)TOTAL * BLK_SCANS, rc.scans);
-	EXPECT_EQ(ov0, ov1);
-	EXPECT_EQ(0, check_copies(c0, c1, TOTAL, why, sizeof(why))) {
-		TH_LOG("%s", why);
-	}
-	for (i = 0; i < NBLK; i++) {
-		EXPECT_EQ(1, poll_events(m[i].b.fd, POLLOUT, 5000));
-		EXPECT_EQ(0, iio_buffer_detach(bfd, m[i].b.fd));
-	}
-	close(bfd);
-	close(devfd);
-	for (i = 0; i < NBLK; i++)
-		foreign_block_free(&m[i]);
-}
-
+/* The mainline API (ATTACH/ENQUEUE on the buffer fd) */
 TEST_F_TIMEOUT(ex, mainline_adc_ramp_udmabuf, 120)
 {
-	mainline_ramp(_metadata, &self->a, false);
+	adc_ramp(_metadata, &self->a, ROUND_UDMABUF);
 }
 
 TEST_F_TIMEOUT(ex, mainline_adc_ramp_heap, 120)
 {
-	mainline_ramp(_metadata, &self->a, true);
+	adc_ramp(_metadata, &self->a, ROUND_HEAP);
 }
 
 /*
@@ -415,53 +313,20 @@ TEST_F_TIMEOUT(ex, repeated_channel_scan_size, 60)
  */
 TEST_F_TIMEOUT(ex, seed_dac_ramp, 120)
 {
-	const size_t bytes = BLK_SCANS * SCAN;
-	const long long want = (long long)NBLK * BLK_SCANS;
-	struct dmabuf_block blk[NBLK];
-	struct dac_counters c = {};
-	struct scan_layout l;
-	long long c0, c1;
+	struct copies c = {};
+	struct round r = {
+		.in = &self->d, .api = ROUND_SEED, .mask = ADC_ALL_TS,
+		.freq = FREQ, .nblk = NBLK, .blk_scans = BLK_SCANS,
+		.total = NBLK, .mark = mark_copies, .arg = &c,
+	};
 	char why[256];
-	int i, ret, cfd;
 
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_init(&blk[i]);
-	layout_init(&l, ADC_ALL_TS);
-	ASSERT_EQ(0, inst_configure(&self->d, ADC_ALL_TS, FREQ, 0, 0));
-	cfd = inst_dmabuf_open(&self->d, O_RDWR);
-	ASSERT_LE(0, cfd);
-	for (i = 0; i < NBLK; i++) {
-		ret = dmabuf_block_alloc(&blk[i], cfd, bytes, true);
-		ASSERT_EQ(0, ret) {
-			TH_LOG("ALLOC block %d: %s", i, strerror(-ret));
-		}
-		ASSERT_EQ(0, dmabuf_sync_start_rw(blk[i].fd));
-		ramp_fill(&l, blk[i].map, (uint64_t)i * BLK_SCANS, BLK_SCANS);
-		ASSERT_EQ(0, dmabuf_sync_end_rw(blk[i].fd));
-		ASSERT_EQ(0, dmabuf_enqueue(cfd, blk[i].fd, bytes));
-	}
-	c0 = dma_memcpy_total();
-	ASSERT_LE(0, c0);
-	ASSERT_EQ(0, inst_buffer_enable(&self->d));
-	ret = dac_wait_consumed(&self->d, want, 60000, &c);
-	ASSERT_EQ(0, ret) {
-		TH_LOG("consumed %lld of %lld", c.consumed, want);
-	}
-	/* The last block's fence is signalled after its counts */
-	for (i = 0; i < NBLK; i++)
-		ASSERT_EQ(1, poll_events(blk[i].fd, POLLOUT, 10000));
-	ASSERT_EQ(0, dac_read_counters(&self->d, &c));
-	ASSERT_EQ(0, inst_buffer_disable(&self->d));
-	c1 = dma_memcpy_total();
-	ASSERT_LE(0, c1);
-	EXPECT_EQ(want, c.consumed);
-	EXPECT_EQ(0, c.mismatches);
-	EXPECT_EQ(0, check_copies(c0, c1, NBLK, why, sizeof(why))) {
+	ROUND_OK(dac_round_run, &r);
+	EXPECT_EQ((long long)NBLK * BLK_SCANS, r.dac.consumed);
+	EXPECT_EQ(0, r.dac.mismatches);
+	EXPECT_EQ(0, check_copies(c.before, c.after, NBLK, why, sizeof(why))) {
 		TH_LOG("%s", why);
 	}
-	close(cfd);
-	for (i = 0; i < NBLK; i++)
-		dmabuf_block_free(&blk[i]);
 }
 
 /*

@@ -6,12 +6,14 @@
  * at its definition:
  *
  *   sysfs.h, sysfs.c    sysfs attributes, device discovery, the module,
- *                       running programs
+ *                       the target, running programs
  *   inst.h, inst.c      test instances (configfs dmabuf_adc, dmabuf_dac)
  *   ramp.h, ramp.c      scan layouts, the ramp (check, fill), read() and
  *                       write() with timeouts
  *   dmabuf.h, dmabuf.c  DMABUFs: ALLOC/ENQUEUE, SYNC, fences and
  *                       sync_files, the mainline ioctls, udmabuf, heaps
+ *   round.h, round.c    whole rounds of blocks (seed and mainline ADC
+ *                       ramps, the seed DAC ramp) on any device
  *
  * Functions return 0 (or a non-negative value) on success and -errno on
  * failure, so that tests can write ASSERT_EQ(0, f(...)) and check exact
@@ -47,6 +49,7 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,5 +117,6 @@ static inline void sleep_ms(unsigned int ms)
 #include "inst.h"
 #include "ramp.h"
 #include "dmabuf.h"
+#include "round.h"
 
 #endif /* IIO_TEST_UTIL_H */

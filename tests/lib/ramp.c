@@ -226,6 +226,28 @@ long long ramp_value(uint64_t n, int c)
 	return (int16_t)(uint16_t)(n + c);
 }
 
+/*
+ * The sine waveform, exactly as documented (dmabuf_adc.rst): p = (n +
+ * 250 c) mod 1000, h = p mod 500, d = h * 180000 / 500, x = d (180000 -
+ * d), the code is +-(30000 * 4 x / (40500000000 - x)), negative for p >=
+ * 500 (integer division truncating toward zero).
+ */
+int16_t sine_code(uint64_t n, int c)
+{
+	uint64_t p = (n + (uint64_t)c * 250) % 1000;
+	int64_t sign = p < 500 ? 1 : -1;
+	int64_t d = (int64_t)(p % 500) * 180000 / 500;
+	int64_t x = d * (180000 - d);
+
+	return (int16_t)(sign * 30000 * (4 * x) / (40500000000LL - x));
+}
+
+/* Channel @c of scan @n of the sine (@sine) or the ramp */
+int16_t wave_code(bool sine, uint64_t n, int c)
+{
+	return sine ? sine_code(n, c) : (int16_t)ramp_value(n, c);
+}
+
 /* ------------------------------------------------------------------ */
 /* read() and write()                                                  */
 /* ------------------------------------------------------------------ */

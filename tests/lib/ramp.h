@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Declarations of lib/ramp.c: scan layouts, the ramp, read() and
- * write(). Included by iio_test_util.h.
+ * Declarations of lib/ramp.c: scan layouts, the ramp (and the sine),
+ * read() and write(). Included by iio_test_util.h.
  */
 #ifndef IIO_TEST_RAMP_H
 #define IIO_TEST_RAMP_H
@@ -60,5 +60,7 @@ int64_t get_le64(const uint8_t *p);
 void put_le16(uint8_t *p, uint16_t v);
 void put_le64(uint8_t *p, uint64_t v);
 long long ramp_value(uint64_t n, int c);
+int16_t sine_code(uint64_t n, int c);
+int16_t wave_code(bool sine, uint64_t n, int c);
 
 #endif /* IIO_TEST_RAMP_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The tests' library: sysfs attributes, device discovery, loading the
- * module, running programs.
+ * module, the target, running programs.
  */
 #include "iio_test_util.h"
 
@@ -180,24 +180,34 @@ bool module_loaded(void)
 	return dir_exists(MODULE_SYSFS);
 }
 
-/* delete_module(2); returns 0 or -errno */
-int module_unload(void)
+/* delete_module(2) of the module @name, O_NONBLOCK; 0 or -errno */
+int module_remove(const char *name)
 {
-	return syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK) ? -errno : 0;
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
-/* finit_module(2) of MODULE_PATH; returns 0 or -errno */
-int module_load(void)
+/* finit_module(2) of the file @path with @params; 0 or -errno */
+int module_insert(const char *path, const char *params)
 {
 	int fd, ret, err;
 
-	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0);
+	ret = syscall(SYS_finit_module, fd, params, 0);
 	err = errno;
 	close(fd);
 	return ret ? -err : 0;
+}
+
+int module_unload(void)
+{
+	return module_remove(MODULE_NAME);
+}
+
+int module_load(void)
+{
+	return module_insert(MODULE_PATH, "");
 }
 
 /* Load the module if it is not loaded. */
@@ -213,6 +223,28 @@ int module_ensure_loaded(void)
 	if (ret)
 		UTIL_LOG("loading %s: %s", MODULE_PATH, strerror(-ret));
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The target                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Whether the converters of this target move data with a dmaengine
+ * channel: 1 on aarch64 (versal, ZynqMP DMA), 0 on x86_64 (no dmaengine:
+ * the CPU), -1 for any other machine (uname -m).
+ */
+int target_has_dma(void)
+{
+	struct utsname u;
+
+	if (uname(&u))
+		return -1;
+	if (!strcmp(u.machine, "aarch64"))
+		return 1;
+	if (!strcmp(u.machine, "x86_64"))
+		return 0;
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Declarations of lib/sysfs.c: sysfs attributes, device discovery, the
- * module, running programs. Included by iio_test_util.h.
+ * module, the target, running programs. Included by iio_test_util.h.
  */
 #ifndef IIO_TEST_SYSFS_H
 #define IIO_TEST_SYSFS_H
@@ -16,9 +16,12 @@ bool dir_exists(const char *path);
 int iio_find_device(const char *name);
 int iio_wait_device(const char *name, bool present, int ms);
 bool module_loaded(void);
+int module_remove(const char *name);
+int module_insert(const char *path, const char *params);
 int module_unload(void);
 int module_load(void);
 int module_ensure_loaded(void);
+int target_has_dma(void);
 int self_dir(char *buf, size_t size);
 int run_capture(char *const argv[], char *out, size_t size, int timeout_s,
 		int *status);
