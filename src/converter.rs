@@ -18,6 +18,7 @@ use crate::{
     dma::{device::DmaDevice, engine::FifoChannel},
     engine::{
         pacing::{self, ScanClock},
+        pattern::Repeating,
         queue::{Chunk, Direction},
         scan::{ScanLayout, NUM_CHANNELS, TIMESTAMP_INDEX},
         span::{ByteSink, ByteSource},
@@ -244,9 +245,11 @@ impl Hardware for Source {
     fn check<S: ByteSource + ?Sized>(&mut self, _data: &S, _chunk: Chunk) {}
 
     /// Samples repeat with the waveform; timestamps never do.
-    fn period(&self) -> Option<u64> {
-        (self.layout.timestamp_offset.is_none() && !self.layout.is_empty())
-            .then(|| self.waveform.period())
+    fn repeating(&self) -> Option<Repeating> {
+        (self.layout.timestamp_offset.is_none() && !self.layout.is_empty()).then_some(Repeating {
+            layout: self.layout,
+            waveform: self.waveform,
+        })
     }
 }
 
@@ -348,8 +351,6 @@ impl Converter {
         // made sure of before the buffer's blocks end with their error.
         if let Some(dma) = Option::as_mut(&mut *self.dma.lock()) {
             dma.terminate();
-            // The next run may have another layout or waveform.
-            dma.forget_pattern();
         }
     }
 

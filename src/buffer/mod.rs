@@ -30,7 +30,7 @@ use crate::{
         pages::KernelBlock,
     },
     engine::{
-        pattern::Pattern,
+        pattern::{Pattern, Repeating},
         queue::{
             Abort, Block, Chunk, Direction, Engine, EngineSlots, Entry, Head, Outcome, Refusal,
             GRAVE_BLOCKS, MAX_BLOCKS,
@@ -182,10 +182,10 @@ pub(crate) trait Hardware {
     /// Scans due did not reach the converter (their DMA failed): the
     /// next ones taken start afresh.
     fn interrupted(&mut self) {}
-    /// Input whose scans repeat after this many (and carry nothing that
-    /// does not, such as a timestamp): its FIFO holds them once, and the
-    /// DMA copies every scan from there with no CPU work per scan.
-    fn period(&self) -> Option<u64> {
+    /// Input whose scans repeat (and carry nothing that does not, such
+    /// as a timestamp): its FIFO holds a period of them once, and the DMA
+    /// copies every scan from there with no CPU work per scan.
+    fn repeating(&self) -> Option<Repeating> {
         None
     }
 }
@@ -424,8 +424,9 @@ fn dma_move(
 ) -> Result {
     if input {
         if let Some(pattern) = hw
-            .period()
-            .and_then(|p| Pattern::new(p, scan_bytes, dma.capacity()))
+            .repeating()
+            .and_then(|input| Pattern::new(input, dma.capacity()))
+            .filter(|p| p.input().layout.scan_bytes == scan_bytes)
         {
             return dma_copy_pattern(dma, memory, offset, bytes, chunk.first, pattern, hw);
         }
@@ -458,9 +459,9 @@ fn dma_move(
 
 /// The input's scans numbered from `first` (`bytes` of them, whole
 /// scans) copied by the channel into bytes from `offset` of `memory`,
-/// from the FIFO's pattern: the CPU writes the pattern once per run (the
-/// first time, or when something else used the FIFO) and no scan after
-/// that, as a device that writes its samples to memory by DMA.
+/// from the FIFO's pattern: the CPU writes the pattern once (the first
+/// time, for another input, or when something else used the FIFO) and no
+/// scan after that, as a device that writes its samples to memory by DMA.
 fn dma_copy_pattern(
     dma: &mut FifoChannel,
     memory: &mut dyn DmaTarget,
@@ -470,13 +471,13 @@ fn dma_copy_pattern(
     pattern: Pattern,
     hw: &mut impl Hardware,
 ) -> Result {
-    if dma.pattern() != Some(pattern.bytes()) {
+    if dma.pattern() != Some(pattern) {
         let from_zero = Chunk {
             first: 0,
             repeat: false,
         };
         hw.fill(dma.fifo(pattern.bytes()), from_zero);
-        dma.set_pattern(pattern.bytes());
+        dma.set_pattern(pattern);
     }
     let mut done = 0;
     while done < bytes {

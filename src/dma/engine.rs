@@ -12,7 +12,7 @@
 //! The C side is in `helpers.c` (`iio_dmabuf_helper_dma_*`): the
 //! dmaengine client API is made of static inline functions and macros.
 
-use crate::bindings;
+use crate::{bindings, engine::pattern::Pattern};
 use core::ptr::NonNull;
 use kernel::{
     device::Device,
@@ -331,9 +331,9 @@ pub(crate) struct FifoChannel {
     // its device.
     fifo: Fifo,
     channel: Channel,
-    /// Bytes at the start of the FIFO that hold a repeating input's scans
-    /// from number 0, written once (see [`FifoChannel::pattern`]).
-    pattern: Option<usize>,
+    /// The repeating input's scans the start of the FIFO holds, written
+    /// once (see [`FifoChannel::pattern`]).
+    pattern: Option<Pattern>,
 }
 
 impl FifoChannel {
@@ -374,24 +374,18 @@ impl FifoChannel {
         unsafe { core::slice::from_raw_parts_mut(self.fifo.cpu.as_ptr(), len) }
     }
 
-    /// How many bytes at the start of the FIFO hold scans from number 0 of
-    /// an input that repeats, as [`Self::set_pattern`] recorded: the
-    /// channel copies any run of its scans from there, and the CPU writes
-    /// none of them again.
-    pub(crate) fn pattern(&self) -> Option<usize> {
+    /// The pattern the start of the FIFO holds, as [`Self::set_pattern`]
+    /// recorded: the channel copies any run of its input's scans from
+    /// there, and the CPU writes none of them again. Anything else written
+    /// into the FIFO (by the CPU or the channel) replaces it.
+    pub(crate) fn pattern(&self) -> Option<Pattern> {
         self.pattern
     }
 
-    /// The CPU wrote a repeating input's scans from number 0 over the
-    /// FIFO's first `len` bytes (through [`Self::fifo`]).
-    pub(crate) fn set_pattern(&mut self, len: usize) {
-        self.pattern = Some(len.min(self.fifo.len));
-    }
-
-    /// The input may differ from now on (a new run: another layout or
-    /// waveform): the pattern is written again before use.
-    pub(crate) fn forget_pattern(&mut self) {
-        self.pattern = None;
+    /// The CPU wrote `pattern`'s bytes over the start of the FIFO (through
+    /// [`Self::fifo`]).
+    pub(crate) fn set_pattern(&mut self, pattern: Pattern) {
+        self.pattern = (pattern.bytes() <= self.fifo.len).then_some(pattern);
     }
 
     /// How long a transfer of `len` bytes may take: 1 s, plus 1 s per
@@ -418,6 +412,10 @@ impl FifoChannel {
             .is_none_or(|end| end > self.fifo.len)
         {
             return Err(EINVAL);
+        }
+        if !to_target {
+            // The channel writes over the FIFO.
+            self.pattern = None;
         }
         let fifo = self.fifo.bus + fifo_offset as DmaAddress;
         let channel = &mut self.channel;
