@@ -441,29 +441,35 @@ static int wave_read_check(int fd, unsigned int mask, bool sine,
 /*
  * The same ADC run after run with another waveform: the sine's period
  * (1000 scans) of 8-byte scans makes a pattern as long as the ramp's
- * (the FIFO's MiB); each run copies its own.
+ * (the FIFO's MiB); each run copies its own, through the channel.
  */
 TEST_F_TIMEOUT(be, pattern_follows_the_waveform, 180)
 {
 	static const bool sine[] = { false, true, true, false };
+	const uint64_t want = 3 * BLK_SCANS;
+	struct chan_marks m = {};
 	char why[256];
 	size_t i;
 	int fd, ret;
 
+	ASSERT_BACKEND(&self->a, m.chan);
 	for (i = 0; i < ARRAY_SIZE(sine); i++) {
 		ASSERT_EQ(0, inst_write(&self->a, "waveform",
 					sine[i] ? "sine" : "ramp"));
+		ASSERT_EQ(0, mark_chan(&m, false));
 		ASSERT_EQ(0, inst_start(&self->a, ADC_CH_ALL, FREQ,
 					4 * BLK_SCANS, 0));
 		fd = inst_open(&self->a, O_RDONLY);
 		ASSERT_LE(0, fd);
-		ret = wave_read_check(fd, ADC_CH_ALL, sine[i], 3 * BLK_SCANS,
-				      why, sizeof(why));
+		ret = wave_read_check(fd, ADC_CH_ALL, sine[i], want, why,
+				      sizeof(why));
 		EXPECT_EQ(0, ret) {
 			TH_LOG("run %zu: %s", i, why);
 		}
 		ASSERT_EQ(0, inst_buffer_disable(&self->a));
 		close(fd);
+		ASSERT_EQ(0, mark_chan(&m, true));
+		EXPECT_COPIES(&m, 1, want * 8);
 	}
 }
 

@@ -149,7 +149,8 @@ static int round_teardown(struct round *r, struct round_blocks *rb, int ret)
 		err = poll_events(rb->b[i].b.fd, POLLOUT, 5000);
 		if (err != 1 && !ret)
 			ret = round_fail(r, err ? err : -ETIMEDOUT,
-					 "block %d busy after the disable", i);
+					 "block %d after the disable: %s", i,
+					 err ? strerror(-err) : "still busy");
 		err = iio_buffer_detach(rb->bfd, rb->b[i].b.fd);
 		if (err && !ret)
 			ret = round_fail(r, err, "DETACH block %d: %s", i,
@@ -206,7 +207,8 @@ int adc_round_run(struct round *r)
 		ret = inst_read_ll(r->in, "overruns", &ov1);
 		if (ret)
 			round_fail(r, ret, "overruns: %s", strerror(-ret));
-		r->overruns = ov1 - ov0;
+		else
+			r->overruns = ov1 - ov0;
 	}
 	ret = round_teardown(r, &rb, ret);
 	return ret ? ret : round_mark(r, true);
@@ -267,8 +269,8 @@ int dac_round_run(struct round *r)
 	if (!ret) {
 		ret = dac_wait_consumed(r->in, want, 60000, &r->dac);
 		if (ret)
-			round_fail(r, ret, "scans_consumed %lld, expected %lld",
-				   r->dac.consumed, want);
+			round_fail(r, ret, "scans_consumed %lld, expected %lld: %s",
+				   r->dac.consumed, want, strerror(-ret));
 	}
 	/* The last block's fence is signalled after its counts */
 	for (i = 0; !ret && i < r->nblk; i++) {
