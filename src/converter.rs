@@ -246,10 +246,7 @@ impl Hardware for Source {
 
     /// Samples repeat with the waveform; timestamps never do.
     fn repeating(&self) -> Option<Repeating> {
-        (self.layout.timestamp_offset.is_none() && !self.layout.is_empty()).then_some(Repeating {
-            layout: self.layout,
-            waveform: self.waveform,
-        })
+        Repeating::new(self.layout, self.waveform)
     }
 }
 

@@ -426,7 +426,7 @@ fn dma_move(
         if let Some(pattern) = hw
             .repeating()
             .and_then(|input| Pattern::new(input, dma.capacity()))
-            .filter(|p| p.input().layout.scan_bytes == scan_bytes)
+            .filter(|p| p.input().scan_bytes() == scan_bytes)
         {
             return dma_copy_pattern(dma, memory, offset, bytes, chunk.first, pattern, hw);
         }

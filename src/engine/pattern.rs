@@ -9,10 +9,27 @@ use super::{scan::ScanLayout, waveform::Waveform};
 /// give the same bytes for every scan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Repeating {
-    /// The scans' layout (no timestamp: timestamps never repeat).
-    pub layout: ScanLayout,
-    /// The signal, whose period the scans repeat with.
-    pub waveform: Waveform,
+    layout: ScanLayout,
+    waveform: Waveform,
+}
+
+impl Repeating {
+    /// The input of `waveform` in `layout`, if its scans repeat: they
+    /// carry samples, and no timestamp (timestamps never repeat).
+    pub fn new(layout: ScanLayout, waveform: Waveform) -> Option<Self> {
+        (layout.timestamp_offset.is_none() && !layout.is_empty())
+            .then_some(Self { layout, waveform })
+    }
+
+    /// Bytes of a scan.
+    pub fn scan_bytes(&self) -> usize {
+        self.layout.scan_bytes
+    }
+
+    /// Scans after which the input repeats (the waveform's period).
+    pub fn period(&self) -> u64 {
+        self.waveform.period()
+    }
 }
 
 /// One period of an input's scans from number 0, then as many again as
@@ -23,9 +40,6 @@ pub struct Repeating {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pattern {
     input: Repeating,
-    /// Scans in a period.
-    period: u64,
-    scan_bytes: usize,
     /// Bytes of the pattern: a period plus `piece`.
     len: usize,
     /// Most bytes one copy moves (whole scans).
@@ -36,15 +50,14 @@ impl Pattern {
     /// The pattern of `input` in a FIFO of `capacity` bytes: `None` unless
     /// a period and one more scan fit.
     pub fn new(input: Repeating, capacity: usize) -> Option<Self> {
-        let period = input.waveform.period();
-        let scan_bytes = input.layout.scan_bytes;
-        let period_bytes = usize::try_from(period).ok()?.checked_mul(scan_bytes)?;
+        let scan_bytes = input.scan_bytes();
+        let period_bytes = usize::try_from(input.period())
+            .ok()?
+            .checked_mul(scan_bytes)?;
         let room = capacity.checked_sub(period_bytes)?;
         let piece = room.checked_div(scan_bytes)?.checked_mul(scan_bytes)?;
-        (period > 0 && piece > 0 && input.layout.timestamp_offset.is_none()).then_some(Self {
+        (input.period() > 0 && piece > 0).then_some(Self {
             input,
-            period,
-            scan_bytes,
             len: period_bytes + piece,
             piece,
         })
@@ -68,13 +81,14 @@ impl Pattern {
     /// Offset in the FIFO of the scan `done` bytes after scan number
     /// `first`: the same scan within the first period.
     pub fn offset_of(&self, first: u64, done: usize) -> usize {
-        let scans = done.checked_div(self.scan_bytes).unwrap_or(0) as u64;
-        // Below `period`, whose bytes the pattern holds (see `new`).
+        let scan_bytes = self.input.scan_bytes();
+        let scans = done.checked_div(scan_bytes).unwrap_or(0) as u64;
+        // Below the period, whose bytes the pattern holds (see `new`).
         let phase = first
             .wrapping_add(scans)
-            .checked_rem(self.period)
+            .checked_rem(self.input.period())
             .unwrap_or(0);
-        phase as usize * self.scan_bytes
+        phase as usize * scan_bytes
     }
 }
 
@@ -84,12 +98,14 @@ mod tests {
 
     const MIB: usize = 1 << 20;
 
+    /// `waveform` on the channels of `mask`, without timestamp.
+    fn input(mask: u32, waveform: Waveform) -> Repeating {
+        Repeating::new(ScanLayout::new(mask, false), waveform).unwrap()
+    }
+
     /// The ramp on the channels of `mask`, without timestamp.
     fn ramp(mask: u32) -> Repeating {
-        Repeating {
-            layout: ScanLayout::new(mask, false),
-            waveform: Waveform::Ramp,
-        }
+        input(mask, Waveform::Ramp)
     }
 
     #[test]
@@ -101,23 +117,23 @@ mod tests {
         assert_eq!(p.piece() % 6, 0);
         assert!(p.bytes() <= MIB && MIB - p.bytes() < 6);
         assert_eq!(Pattern::new(ramp(0b1111), (1 << 16) * 8), None);
-        assert_eq!(Pattern::new(ramp(0), MIB), None);
-        let stamped = Repeating {
-            layout: ScanLayout::new(0b0001, true),
-            waveform: Waveform::Ramp,
-        };
-        assert_eq!(Pattern::new(stamped, MIB), None);
+    }
+
+    #[test]
+    fn only_samples_without_timestamp_repeat() {
+        assert!(Repeating::new(ScanLayout::new(0b0001, true), Waveform::Ramp).is_none());
+        assert!(Repeating::new(ScanLayout::new(0, true), Waveform::Sine).is_none());
+        assert!(Repeating::new(ScanLayout::new(0, false), Waveform::Ramp).is_none());
+        let r = input(0b0101, Waveform::Sine);
+        assert_eq!((r.scan_bytes(), r.period()), (4, Waveform::Sine.period()));
     }
 
     #[test]
     fn every_copy_starts_at_its_phase_and_ends_inside() {
         for mask in [0b0001, 0b0111, 0b1111] {
             for waveform in Waveform::ALL {
-                let input = Repeating {
-                    waveform,
-                    ..ramp(mask)
-                };
-                let (period, scan) = (waveform.period(), input.layout.scan_bytes);
+                let input = input(mask, waveform);
+                let (period, scan) = (input.period(), input.scan_bytes());
                 let p = Pattern::new(input, MIB).unwrap();
                 for first in [0, 1, period - 1, period, 5 * period + 3, u64::MAX - 2] {
                     for done in [0, scan, p.piece(), 7 * p.piece()] {
@@ -145,11 +161,7 @@ mod tests {
             Pattern::new(ramp(0b0011), MIB),
             Pattern::new(ramp(0b1100), MIB)
         );
-        let sine = Repeating {
-            waveform: Waveform::Sine,
-            ..ramp(0b1111)
-        };
-        assert_ne!(Pattern::new(sine, MIB), Some(all));
+        assert_ne!(Pattern::new(input(0b1111, Waveform::Sine), MIB), Some(all));
         assert_eq!(Pattern::new(ramp(0b1111), MIB), Some(all));
     }
 }
