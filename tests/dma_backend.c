@@ -115,6 +115,12 @@ static int backend_check(const struct inst *in, char *chan, size_t size,
 	return 0;
 }
 
+/* What backend_check() found: the channel's name, or "cpu" */
+static const char *backend_name(const char *chan)
+{
+	return chan[0] ? chan : "cpu";
+}
+
 #define FAIL_ATTR	"/sys/kernel/debug/fail_iio_dmabuf_dma_"
 
 /* Makes the next @times descriptors (-1: every one) fail by @kind */
@@ -206,7 +212,7 @@ TEST_F_TIMEOUT(be, names, 60)
 	EXPECT_EQ(-EACCES, inst_write(&self->d, "backend", "cpu"));
 	ASSERT_EQ(0, inst_start(&self->a, ADC_ALL_TS, FREQ, 0, 0));
 	ASSERT_LT(0, inst_read(&self->a, "backend", again, sizeof(again)));
-	EXPECT_STREQ(ca[0] ? ca : "cpu", again);
+	EXPECT_STREQ(backend_name(ca), again);
 }
 
 /* Round marks: a channel's counters before and after (none: "cpu") */
@@ -260,7 +266,7 @@ static void adc_ramp(struct __test_metadata *_metadata,
 	ASSERT_BACKEND(&self->a, m.chan);
 	ROUND_OK(adc_round_run, &r);
 	DIAG("%s via %s, %zu-byte scans: %" PRIu64 " scans, %lld bytes in %lld copies",
-	     round_api_name(api), m.chan[0] ? m.chan : "cpu", l.size,
+	     round_api_name(api), backend_name(m.chan), l.size,
 	     r.rc.scans, m.after.bytes - m.before.bytes,
 	     m.after.count - m.before.count);
 	EXPECT_EQ(0, r.rc.first_n);
@@ -322,7 +328,7 @@ TEST_F_TIMEOUT(be, seed_dac_ramp, 120)
 	ASSERT_BACKEND(&self->d, m.chan);
 	ROUND_OK(dac_round_run, &r);
 	DIAG("DAC seed via %s: consumed %lld, mismatches %lld, %lld bytes in %lld copies",
-	     m.chan[0] ? m.chan : "cpu", r.dac.consumed, r.dac.mismatches,
+	     backend_name(m.chan), r.dac.consumed, r.dac.mismatches,
 	     m.after.bytes - m.before.bytes, m.after.count - m.before.count);
 	EXPECT_EQ((long long)TOTAL * BLK_SCANS, r.dac.consumed);
 	EXPECT_EQ(0, r.dac.mismatches);
@@ -359,7 +365,7 @@ static void fileio_ramp(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	ASSERT_EQ(0, mark_chan(&m, true));
 	DIAG("fileio via %s, %zu-byte scans: %" PRIu64 " scans, %lld bytes in %lld copies",
-	     m.chan[0] ? m.chan : "cpu", l.size, rc.scans,
+	     backend_name(m.chan), l.size, rc.scans,
 	     m.after.bytes - m.before.bytes, m.after.count - m.before.count);
 	EXPECT_EQ(0, rc.first_n);
 	EXPECT_COPIES(&m, 0, rc.scans * l.size);
@@ -522,7 +528,7 @@ TEST_F_TIMEOUT(be, fileio_dac_ramp, 120)
 	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	ASSERT_EQ(0, mark_chan(&m, true));
 	DIAG("DAC fileio via %s: consumed %lld, mismatches %lld, %lld bytes in %lld copies",
-	     m.chan[0] ? m.chan : "cpu", c.consumed, c.mismatches,
+	     backend_name(m.chan), c.consumed, c.mismatches,
 	     m.after.bytes - m.before.bytes, m.after.count - m.before.count);
 	EXPECT_EQ((long long)(chunks * chunk), c.consumed);
 	EXPECT_EQ(0, c.mismatches);
@@ -566,7 +572,7 @@ static void seed_fault(struct __test_metadata *_metadata,
 	}
 	ASSERT_EQ(0, fault_times_left(kind, &left));
 	DIAG("%s via %s: block 0 %s, faults left %lld", kind,
-	     chan[0] ? chan : "cpu", status_str(st), left);
+	     backend_name(chan), status_str(st), left);
 	if (chan[0]) {
 		EXPECT_EQ(err, st) {
 			TH_LOG("block 0: %s, expected %s", status_str(st),
@@ -707,7 +713,7 @@ TEST_F_TIMEOUT(be, fileio_fault_error, 120)
 	}
 	ASSERT_EQ(0, inst_buffer_disable(&self->a));
 	DIAG("fileio fault via %s: %d EIO, %" PRIu64 " scans, %" PRIu64
-	     " missing in %" PRIu64 " gaps", chan[0] ? chan : "cpu", eio,
+	     " missing in %" PRIu64 " gaps", backend_name(chan), eio,
 	     rc.scans, rc.gaps, rc.gap_events);
 	if (chan[0]) {
 		EXPECT_EQ(1, eio);
@@ -767,7 +773,7 @@ TEST_F_TIMEOUT(be, fileio_dac_fault_error, 120)
 	ASSERT_EQ(0, dac_read_counters(&self->d, &c));
 	ASSERT_EQ(0, inst_buffer_disable(&self->d));
 	DIAG("DAC fileio fault via %s: %d EIO, consumed %lld of %" PRIu64
-	     ", mismatches %lld", chan[0] ? chan : "cpu", eio, c.consumed,
+	     ", mismatches %lld", backend_name(chan), eio, c.consumed,
 	     next, c.mismatches);
 	EXPECT_EQ(chan[0] ? 1 : 0, eio);
 	EXPECT_LE(want, c.consumed);
@@ -829,7 +835,7 @@ static void abort_hung_dma(struct __test_metadata *_metadata, struct inst *a,
 		close(sfd[i]);
 	}
 	DIAG("%s took %.2f s via %s", rmdir ? "rmdir" : "disable", t1 - t0,
-	     chan[0] ? chan : "cpu");
+	     backend_name(chan));
 	EXPECT_GT(10.0, t1 - t0);
 	if (chan[0])
 		EXPECT_LE(1, timedout);

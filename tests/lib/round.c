@@ -8,6 +8,8 @@
 
 /* The blocks of a round and the fds it holds */
 struct round_blocks {
+	struct scan_layout l;	/* of the round's mask */
+	size_t bytes;		/* of each block: blk_scans scans */
 	struct foreign_block b[ROUND_MAX_BLOCKS];
 	int cfd;	/* seed: the DMABUF char device */
 	int devfd;	/* mainline: the IIO char device, */
@@ -38,23 +40,16 @@ static int round_fail(struct round *r, int err, const char *fmt, ...)
 	return err ? err : -1;
 }
 
-static size_t round_bytes(const struct round *r)
-{
-	struct scan_layout l;
-
-	layout_init(&l, r->mask);
-	return r->blk_scans * l.size;
-}
-
 /*
  * Configures the device, makes r->nblk blocks and opens what queues them:
  * 0 or -errno with r->why set. @rb holds what to free either way.
  */
 static int round_setup(struct round *r, struct round_blocks *rb)
 {
-	size_t bytes = round_bytes(r);
 	int i, ret;
 
+	layout_init(&rb->l, r->mask);
+	rb->bytes = r->blk_scans * rb->l.size;
 	rb->cfd = -1;
 	rb->devfd = -1;
 	rb->bfd = -1;
@@ -85,14 +80,14 @@ static int round_setup(struct round *r, struct round_blocks *rb)
 	}
 	for (i = 0; i < r->nblk; i++) {
 		if (r->api == ROUND_SEED)
-			ret = dmabuf_block_alloc(&rb->b[i].b, rb->cfd, bytes,
-						 true);
+			ret = dmabuf_block_alloc(&rb->b[i].b, rb->cfd,
+						 rb->bytes, true);
 		else
 			ret = foreign_block_alloc(&rb->b[i],
-						  r->api == ROUND_HEAP, bytes);
+						  r->api == ROUND_HEAP, rb->bytes);
 		if (ret)
 			return round_fail(r, ret, "block %d (%zu bytes): %s",
-					  i, bytes, strerror(-ret));
+					  i, rb->bytes, strerror(-ret));
 		if (r->api == ROUND_SEED)
 			continue;
 		ret = iio_buffer_attach(rb->bfd, rb->b[i].b.fd);
@@ -106,13 +101,12 @@ static int round_setup(struct round *r, struct round_blocks *rb)
 
 static int round_enqueue(struct round *r, struct round_blocks *rb, int i)
 {
-	size_t bytes = round_bytes(r);
 	int fd = rb->b[i % r->nblk].b.fd, ret;
 
 	if (r->api == ROUND_SEED)
-		ret = dmabuf_enqueue(rb->cfd, fd, bytes);
+		ret = dmabuf_enqueue(rb->cfd, fd, rb->bytes);
 	else
-		ret = iio_buffer_enqueue(rb->bfd, fd, 0, bytes);
+		ret = iio_buffer_enqueue(rb->bfd, fd, 0, rb->bytes);
 	if (ret)
 		return round_fail(r, ret, "ENQUEUE block #%d: %s", i,
 				  strerror(-ret));
@@ -132,6 +126,16 @@ static int round_mark(struct round *r, bool after)
 	return 0;
 }
 
+static int round_enable(struct round *r)
+{
+	int ret = inst_buffer_enable(r->in);
+
+	if (ret)
+		return round_fail(r, ret, "enabling %s: %s", r->in->name,
+				  strerror(-ret));
+	return 0;
+}
+
 /*
  * Disables the device, waits for each block's fences and DETACHes the
  * attached ones, frees everything. @ret, or the first failure of these
@@ -146,11 +150,14 @@ static int round_teardown(struct round *r, struct round_blocks *rb, int ret)
 		ret = round_fail(r, err, "disabling %s: %s", r->in->name,
 				 strerror(-err));
 	for (i = 0; i < rb->attached; i++) {
-		err = poll_events(rb->b[i].b.fd, POLLOUT, 5000);
-		if (err != 1 && !ret)
-			ret = round_fail(r, err ? err : -ETIMEDOUT,
-					 "block %d after the disable: %s", i,
-					 err ? strerror(-err) : "still busy");
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_POLLOUT, .timeout_ms = 5000,
+		};
+
+		err = block_wait_check(&w, &rb->b[i].b);
+		if (err && !ret)
+			ret = round_fail(r, err, "block %d after the disable: %s",
+					 i, w.why);
 		err = iio_buffer_detach(rb->bfd, rb->b[i].b.fd);
 		if (err && !ret)
 			ret = round_fail(r, err, "DETACH block %d: %s", i,
@@ -187,14 +194,10 @@ int adc_round_run(struct round *r)
 			round_fail(r, ret, "overruns: %s", strerror(-ret));
 	}
 	if (!ret)
-		ret = inst_buffer_enable(r->in);
-	if (ret && !r->why[0])
-		round_fail(r, ret, "enabling %s: %s", r->in->name,
-			   strerror(-ret));
+		ret = round_enable(r);
 	for (i = 0; !ret && i < r->total; i++) {
 		struct block_wait w = {
-			.wait = BLOCK_WAIT_SYNC, .rc = &r->rc,
-			.bytes = round_bytes(r),
+			.wait = BLOCK_WAIT_SYNC, .rc = &r->rc, .bytes = rb.bytes,
 		};
 
 		ret = block_wait_check(&w, &rb.b[i % r->nblk].b);
@@ -214,18 +217,17 @@ int adc_round_run(struct round *r)
 	return ret ? ret : round_mark(r, true);
 }
 
-/* Ramp scans @first_n.. into the mapped block @b, inside SYNC (RW) */
-static int round_fill(struct round *r, const struct dmabuf_block *b,
+/* Ramp scans @first_n.. into the round's mapped block @i, inside SYNC (RW) */
+static int round_fill(struct round *r, struct round_blocks *rb, int i,
 		      uint64_t first_n)
 {
-	struct scan_layout l;
+	const struct dmabuf_block *b = &rb->b[i % r->nblk].b;
 	int ret;
 
-	layout_init(&l, r->mask);
 	ret = dmabuf_sync_start_rw(b->fd);
 	if (ret)
 		return ret;
-	ramp_fill(&l, b->map, first_n, r->blk_scans);
+	ramp_fill(&rb->l, b->map, first_n, r->blk_scans);
 	return dmabuf_sync_end_rw(b->fd);
 }
 
@@ -241,7 +243,7 @@ int dac_round_run(struct round *r)
 		return round_fail(r, -EOPNOTSUPP, "a DAC round is seed only");
 	ret = round_setup(r, &rb);
 	for (i = 0; !ret && i < r->nblk; i++) {
-		ret = round_fill(r, &rb.b[i].b, (uint64_t)i * r->blk_scans);
+		ret = round_fill(r, &rb, i, (uint64_t)i * r->blk_scans);
 		if (ret)
 			round_fail(r, ret, "filling block %d: %s", i,
 				   strerror(-ret));
@@ -250,16 +252,11 @@ int dac_round_run(struct round *r)
 	}
 	if (!ret)
 		ret = round_mark(r, false);
-	if (!ret) {
-		ret = inst_buffer_enable(r->in);
-		if (ret)
-			round_fail(r, ret, "enabling %s: %s", r->in->name,
-				   strerror(-ret));
-	}
+	if (!ret)
+		ret = round_enable(r);
 	/* SYNC(START, RW) waits for the DAC's READ fence: block played */
 	for (i = r->nblk; !ret && i < r->total; i++) {
-		ret = round_fill(r, &rb.b[i % r->nblk].b,
-				 (uint64_t)i * r->blk_scans);
+		ret = round_fill(r, &rb, i, (uint64_t)i * r->blk_scans);
 		if (ret)
 			round_fail(r, ret, "refilling block #%d: %s", i,
 				   strerror(-ret));
@@ -274,11 +271,13 @@ int dac_round_run(struct round *r)
 	}
 	/* The last block's fence is signalled after its counts */
 	for (i = 0; !ret && i < r->nblk; i++) {
-		ret = poll_events(rb.b[i].b.fd, POLLOUT, 10000);
-		if (ret != 1)
-			round_fail(r, ret, "block %d not done: %s", i,
-				   ret ? strerror(-ret) : "timeout");
-		ret = ret == 1 ? 0 : ret ? ret : -ETIMEDOUT;
+		struct block_wait w = {
+			.wait = BLOCK_WAIT_POLLOUT, .timeout_ms = 10000,
+		};
+
+		ret = block_wait_check(&w, &rb.b[i].b);
+		if (ret)
+			round_fail(r, ret, "block %d: %s", i, w.why);
 	}
 	if (!ret) {
 		ret = dac_read_counters(r->in, &r->dac);
